@@ -134,6 +134,35 @@ def _upgrade_opset(model: onnx.ModelProto, path: Path) -> onnx.ModelProto:
         ) from None
 
 
+def _name_nodes(model: onnx.ModelProto) -> None:
+    """Give every unnamed node a deterministic unique name (quantize_static selects nodes by name)."""
+    taken = {node.name for node in model.graph.node if node.name}
+    for index, node in enumerate(model.graph.node):
+        if not node.name:
+            name = f"{node.op_type}_{index}"
+            while name in taken:
+                name += "_"
+            node.name = name
+            taken.add(name)
+
+
+def shared_activation_nodes(model: onnx.ModelProto) -> list[str]:
+    """Relu/Clip nodes whose input has other consumers or is a graph output.
+
+    The QOperator quantizer drops every Relu/Clip that follows a quantized op and reuses the
+    producer's int8 tensor for its output; that is only correct when the activation is the
+    producer's sole consumer (then the producer's range is narrowed to the activation's range).
+    Otherwise the clamp would silently vanish, so these nodes are kept in float instead.
+    """
+    consumers = Counter(name for node in model.graph.node for name in node.input if name)
+    outputs = {value.name for value in model.graph.output}
+    return [
+        node.name
+        for node in model.graph.node
+        if node.op_type in ("Relu", "Clip") and (consumers[node.input[0]] > 1 or node.input[0] in outputs)
+    ]
+
+
 def _calibrate_method(name: str) -> object:
     from onnxruntime.quantization import CalibrationMethod
 
@@ -216,6 +245,10 @@ def quantize_model(
         except Exception:
             # Symbolic shape inference rejects some valid graphs; ONNX shape inference is enough.
             quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
+        preprocessed = onnx.load(str(pre))
+        _name_nodes(preprocessed)
+        onnx.save(preprocessed, str(pre))
+        exclude = shared_activation_nodes(preprocessed) if fmt == "qoperator" else []
         staged = Path(tmp) / "quantized.onnx"
         previous_level = quant_logger.level
         previous_disable = logging.root.manager.disable
@@ -234,6 +267,7 @@ def quantize_model(
                 weight_type=QuantType.QInt8,
                 calibrate_method=method,
                 calibration_providers=["CPUExecutionProvider"],
+                nodes_to_exclude=exclude,
                 extra_options=_extra_options(fmt),
             )
         except UserError:

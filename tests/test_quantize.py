@@ -213,3 +213,17 @@ def test_api_errors(tmp_path):
         quantize_model(float_path, {"input": np.full((2, 4, 10, 10), np.nan)}, tmp_path / "q.onnx")
     with pytest.raises(UserError, match="unknown calibration method"):
         quantize_model(float_path, zoo.calibration, tmp_path / "q.onnx", calibrate_method="median")
+
+
+@pytest.mark.parametrize("fmt", ["qoperator", "qdq"])
+def test_relu_on_shared_tensor_keeps_its_clamp(tmp_path, fmt):
+    """A Relu whose input also feeds another op must still clamp (onnxruntime's QOperator drops it)."""
+    rng = np.random.default_rng(9)
+    g = mz._Graph(rng)
+    c = g.conv("input", 4, 4, (3, 3))
+    relu = g.node("Relu", [c])
+    other = g.conv(c, 4, 4, (1, 1))
+    zoo = g.build("fanout", {"input": [1, 4, 6, 6]}, [relu, other], {"input": mz._calib(rng, (1, 4, 6, 6), 16)})
+    qpath = mz.quantized(zoo, fmt, True, tmp_path)
+    feeds = mz.sample_inputs(qpath, np.random.default_rng(10), "random", 4)
+    assert min(float(outs[0].min()) for outs in mz.run_ort(qpath, feeds)) >= 0.0
