@@ -1,0 +1,23 @@
+"""Build targets as data (``targets/*.json``), building C programs for them and running the
+programs natively or on an emulated Cortex-M board (qemu-system-arm with semihosting)."""
+
+from agilenn_codegen.targets.build import build_program, check_toolchain, compile_command
+from agilenn_codegen.targets.model import Emulator, MemoryMap, Target
+from agilenn_codegen.targets.registry import list_targets, load_target, target_names
+from agilenn_codegen.targets.run import RunResult, instructions_executed, qemu_command, run_program
+
+__all__ = [
+    "Emulator",
+    "MemoryMap",
+    "RunResult",
+    "Target",
+    "build_program",
+    "check_toolchain",
+    "compile_command",
+    "instructions_executed",
+    "list_targets",
+    "load_target",
+    "qemu_command",
+    "run_program",
+    "target_names",
+]
