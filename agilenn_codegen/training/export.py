@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -28,17 +29,19 @@ FORMAT_VERSION = 1
 
 def _export(module: torch.nn.Module, example: torch.Tensor, path: Path, inputs: list[str], outputs: list[str]) -> None:
     axes = {name: {0: "N"} for name in inputs + outputs}
-    torch.onnx.export(
-        module,
-        (example,),
-        str(path),
-        input_names=inputs,
-        output_names=outputs,
-        opset_version=OPSET,
-        dynamic_axes=axes,
-        dynamo=False,
-        do_constant_folding=True,
-    )
+    with warnings.catch_warnings():  # the TorchScript-based exporter announces its deprecation
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(
+            module,
+            (example,),
+            str(path),
+            input_names=inputs,
+            output_names=outputs,
+            opset_version=OPSET,
+            dynamic_axes=axes,
+            dynamo=False,
+            do_constant_folding=True,
+        )
 
 
 def sorted_centroids(model: AgileNN) -> list[float]:
