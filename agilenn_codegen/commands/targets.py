@@ -60,4 +60,7 @@ def command(
             _size(t.flash_bytes),
             board,
         )
-    Console().print(table)
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=120)  # pipes and CI logs: do not squeeze the table into 80 columns
+    console.print(table)

@@ -110,9 +110,7 @@ def build_program(
         opt=opt,
     )
     try:
-        proc = subprocess.run(
-            cmd, cwd=out_dir, capture_output=True, text=True, check=False, timeout=COMPILE_TIMEOUT_S
-        )
+        proc = subprocess.run(cmd, cwd=out_dir, capture_output=True, text=True, check=False, timeout=COMPILE_TIMEOUT_S)
     except subprocess.TimeoutExpired:
         raise ToolError(f"{target.compiler} timed out after {COMPILE_TIMEOUT_S:.0f} s") from None
     if proc.returncode != 0:

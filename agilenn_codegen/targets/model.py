@@ -203,9 +203,7 @@ def parse_target(data: object, file: Path, root: Path) -> Target:
     is_host = toolchain == "host-gcc"
     if is_host != (emulator is None):
         raise fields.error("emulator", "must be null for host-gcc and an object for cross targets")
-    startup = tuple(
-        _support_file(fields, "startup", rel, root) for rel in fields.strings("startup", default=())
-    )
+    startup = tuple(_support_file(fields, "startup", rel, root) for rel in fields.strings("startup", default=()))
     script_value = data.get("linker_script")
     linker_script = None
     if script_value is not None:

@@ -147,9 +147,7 @@ class _TraceCounter:
         self.total = total
 
 
-def instructions_executed(
-    target: Target, executable: Path, cwd: Path, timeout_s: float = 600.0
-) -> int | None:
+def instructions_executed(target: Target, executable: Path, cwd: Path, timeout_s: float = 600.0) -> int | None:
     """Count the guest instructions a bare-metal program executes (startup and libc included).
 
     Runs qemu with translation-block logging streamed through a FIFO (several times slower than a
@@ -170,9 +168,7 @@ def instructions_executed(
 
         thread = threading.Thread(target=reader, daemon=True)
         thread.start()
-        cmd = qemu_command(
-            target, Path(executable).resolve(), "-d", "in_asm,exec,nochain", "-D", str(fifo)
-        )
+        cmd = qemu_command(target, Path(executable).resolve(), "-d", "in_asm,exec,nochain", "-D", str(fifo))
         result = _run(cmd, Path(cwd), timeout_s)
         if thread.is_alive():
             # qemu never opened the log (e.g. it failed at start-up): unblock the reader.

@@ -37,7 +37,7 @@ static uint32_t float_bits(float f) {
 
 int main(void) {
     static signed char input[MAX_INPUT];
-    static unsigned char out[MAX_INPUT * 20];
+    static unsigned char out[MAX_INPUT * 24];
     size_t n, i, pos = 0;
     FILE *fin = fopen("probe_in.bin", "rb");
     FILE *fout;
