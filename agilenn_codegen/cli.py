@@ -12,6 +12,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from agilenn_codegen import __version__
 from agilenn_codegen.commands import register_all
@@ -45,33 +46,28 @@ register_all(app)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the console script; returns the process exit code."""
+    """Entry point of the console script; returns the process exit code.
+
+    Usage errors are reported by typer itself (exit code 2); user errors raised by the commands
+    become one message and exit code 2; failures of external tools exit with 1.
+    """
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
-        app(args=argv, standalone_mode=False)
+        app(args=argv, standalone_mode=True)
+    except SystemExit as exc:
+        code = exc.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
     except UserError as exc:
-        err.print(f"[bold red]error:[/] {exc.message}", markup=True)
+        err.print(Text.assemble(("error: ", "bold red"), exc.message))
         if exc.hint:
-            err.print(f"[bold]hint:[/] {exc.hint}", markup=True)
+            err.print(Text.assemble(("hint: ", "bold"), exc.hint))
         return exc.exit_code
     except ToolError as exc:
-        err.print(f"[bold red]tool failure:[/] {exc}", markup=True)
+        err.print(Text.assemble(("tool failure: ", "bold red"), str(exc)))
         return exc.exit_code
-    except typer.Exit as exc:
-        return int(exc.exit_code or 0)
-    except typer.Abort:
-        err.print("aborted")
-        return 130
     except KeyboardInterrupt:
         err.print("interrupted")
         return 130
-    except Exception as exc:  # click usage errors carry their own exit code (2)
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            return exc.exit_code
-        raise
     return 0
 
 

@@ -21,8 +21,17 @@ from agilenn_codegen.compiler import ir
 from agilenn_codegen.errors import UserError
 
 _ONNX_DTYPES: Mapping[int, ir.DType] = {1: ir.DType.FLOAT32, 2: ir.DType.UINT8, 3: ir.DType.INT8, 6: ir.DType.INT32}
-_ONNX_DTYPE_NAMES = {1: "float32", 2: "uint8", 3: "int8", 5: "int16", 6: "int32", 7: "int64", 10: "float16",
-                     11: "float64", 16: "bfloat16"}
+_ONNX_DTYPE_NAMES = {
+    1: "float32",
+    2: "uint8",
+    3: "int8",
+    5: "int16",
+    6: "int32",
+    7: "int64",
+    10: "float16",
+    11: "float64",
+    16: "bfloat16",
+}
 
 
 @dataclass(frozen=True)

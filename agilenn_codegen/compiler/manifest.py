@@ -49,18 +49,20 @@ def build_manifest(graph: ir.Graph, target: TargetLike, name: str, command: str,
     for index, node in enumerate(graph.nodes):
         out = graph.tensor(node.outputs[0])
         buf = graph.memory.by_tensor.get(out.name)
-        layers.append({
-            "index": index,
-            "op": node.op,
-            "onnx_node": node.name,
-            "onnx_op": node.source_op,
-            "output": out.name,
-            "output_shape": list(out.shape),
-            "output_dtype": out.dtype.value,
-            "arena_offset": None if buf is None else buf.offset,
-            "arena_bytes": None if buf is None else buf.size,
-            "macs": node_macs(graph, node),
-        })
+        layers.append(
+            {
+                "index": index,
+                "op": node.op,
+                "onnx_node": node.name,
+                "onnx_op": node.source_op,
+                "output": out.name,
+                "output_shape": list(out.shape),
+                "output_dtype": out.dtype.value,
+                "arena_offset": None if buf is None else buf.offset,
+                "arena_bytes": None if buf is None else buf.size,
+                "macs": node_macs(graph, node),
+            }
+        )
     weight_bytes = sum(c.array.nbytes for c in graph.constants)
     ram = graph.memory.arena_bytes + graph.memory.scratch_bytes + io_bytes(graph)
     flash = const_bytes + CODE_BYTES_ESTIMATE
@@ -76,10 +78,14 @@ def build_manifest(graph: ir.Graph, target: TargetLike, name: str, command: str,
         },
         "library": name,
         "target": target.name,
-        "inputs": [{"name": n, "shape": list(graph.tensor(n).shape), "dtype": graph.tensor(n).dtype.value}
-                   for n in graph.inputs],
-        "outputs": [{"name": n, "shape": list(graph.tensor(n).shape), "dtype": graph.tensor(n).dtype.value}
-                    for n in graph.outputs],
+        "inputs": [
+            {"name": n, "shape": list(graph.tensor(n).shape), "dtype": graph.tensor(n).dtype.value}
+            for n in graph.inputs
+        ],
+        "outputs": [
+            {"name": n, "shape": list(graph.tensor(n).shape), "dtype": graph.tensor(n).dtype.value}
+            for n in graph.outputs
+        ],
         "layers": layers,
         "totals": {
             "macs": sum(layer["macs"] for layer in layers),

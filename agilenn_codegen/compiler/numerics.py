@@ -91,8 +91,9 @@ def add_reference(a: np.ndarray, b: np.ndarray, p: AddParams, lo: int = -128, hi
     return out
 
 
-def requantize(acc: np.ndarray, multiplier: np.ndarray | float, zero_point: int,
-               act_min: int = -128, act_max: int = 127) -> np.ndarray:
+def requantize(
+    acc: np.ndarray, multiplier: np.ndarray | float, zero_point: int, act_min: int = -128, act_max: int = 127
+) -> np.ndarray:
     """y = clamp(rne((float)acc * S), act_min - zp, act_max - zp) + zp, elementwise (int32 acc)."""
     v = acc.astype(np.float32) * np.asarray(multiplier, dtype=np.float32)
     v = np.clip(v, np.float32(act_min - zero_point), np.float32(act_max - zero_point))

@@ -47,5 +47,17 @@ from agilenn_codegen.compiler.emit import (  # noqa: E402
     quantization,
 )
 
-__all__ = ["CArray", "EmitContext", "EmittedLayer", "KernelCall", "conv", "data_movement", "elementwise",
-           "emit_node", "emitter", "fully_connected", "pooling", "quantization"]
+__all__ = [
+    "CArray",
+    "EmitContext",
+    "EmittedLayer",
+    "KernelCall",
+    "conv",
+    "data_movement",
+    "elementwise",
+    "emit_node",
+    "emitter",
+    "fully_connected",
+    "pooling",
+    "quantization",
+]

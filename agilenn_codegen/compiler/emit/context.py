@@ -100,7 +100,8 @@ class EmitContext:
             shape = "x".join(str(d) for d in array.shape)
             layout = "" if tensor.layout is None else " (OHWI)" if len(array.shape) == 4 else ""
             self._const_symbols[name] = self.add_array(
-                name, tensor.dtype.c_type, values, f"'{name}' {tensor.dtype.value}[{shape}]{layout}")
+                name, tensor.dtype.c_type, values, f"'{name}' {tensor.dtype.value}[{shape}]{layout}"
+            )
         return self._const_symbols[name]
 
     def multipliers(self, base: str, values: tuple[float, ...], comment: str) -> str:

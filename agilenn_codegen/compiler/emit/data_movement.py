@@ -9,16 +9,20 @@ from agilenn_codegen.compiler.emit.geometry import Strided, gather, scatter_into
 from agilenn_codegen.compiler.passes.memory import alias_of
 
 
-def _copy_call(ctx: EmitContext, node: ir.Node, src: str, dst: str, geometry: Strided, table: str | None,
-               comment: str) -> KernelCall:
+def _copy_call(
+    ctx: EmitContext, node: ir.Node, src: str, dst: str, geometry: Strided, table: str | None, comment: str
+) -> KernelCall:
     tensor = ctx.graph.tensor(src)
     symbol = ctx.symbol(f"{ctx.layer_symbol}_copy")
     return KernelCall(
         function="agilenn_copy_strided",
         params_type="agilenn_copy_params_t",
         params_symbol=symbol,
-        params=(("geometry", geometry.c_init()), ("element_size", str(tensor.dtype.itemsize)),
-                ("table", table or "NULL")),
+        params=(
+            ("geometry", geometry.c_init()),
+            ("element_size", str(tensor.dtype.itemsize)),
+            ("table", table or "NULL"),
+        ),
         args=(f"(const void *){ctx.ptr(src, const=True)}", f"(void *){ctx.ptr(dst)}"),
         comment=comment,
     )

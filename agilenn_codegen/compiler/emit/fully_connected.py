@@ -18,23 +18,35 @@ def emit_fully_connected(node: ir.Node, ctx: EmitContext) -> list[KernelCall]:
     mult = attrs.requant.multiplier
     bias = ctx.const_array(node.inputs[2]) if len(node.inputs) > 2 and node.inputs[2] else "NULL"
     if attrs.float_output:
-        multiplier, float_multiplier = "NULL", ctx.add_array(
-            "scale", "float", [c_float(m) for m in mult], "output scale per feature")
+        multiplier, float_multiplier = (
+            "NULL",
+            ctx.add_array("scale", "float", [c_float(m) for m in mult], "output scale per feature"),
+        )
         function = "agilenn_fully_connected_s8_f32"
     else:
         multiplier = ctx.multipliers("multiplier", mult, "requantization S per output feature")
         float_multiplier = "NULL"
         function = "agilenn_fully_connected_s8"
     params = (
-        ("rows", str(rows)), ("in_features", str(k)), ("out_features", str(n)),
+        ("rows", str(rows)),
+        ("in_features", str(k)),
+        ("out_features", str(n)),
         ("input_offset", str(-a.quant.scalar_zero_point)),
         ("output_offset", str(attrs.requant.out_zero_point)),
-        ("act_min", str(attrs.act_min)), ("act_max", str(attrs.act_max)),
+        ("act_min", str(attrs.act_min)),
+        ("act_max", str(attrs.act_max)),
         ("per_channel", "1" if len(mult) > 1 else "0"),
         ("weights", ctx.const_array(node.inputs[1])),
         ("bias", bias),
         ("multiplier", multiplier),
         ("float_multiplier", float_multiplier),
     )
-    return [KernelCall(function, "agilenn_fully_connected_params_t", ctx.symbol(f"{ctx.layer_symbol}_params"),
-                       params, (ctx.ptr(a.name, const=True), ctx.ptr(y.name)))]
+    return [
+        KernelCall(
+            function,
+            "agilenn_fully_connected_params_t",
+            ctx.symbol(f"{ctx.layer_symbol}_params"),
+            params,
+            (ctx.ptr(a.name, const=True), ctx.ptr(y.name)),
+        )
+    ]

@@ -21,9 +21,11 @@ class Strided:
         def arr(v: tuple[int, ...]) -> str:
             return "{" + ", ".join(str(x) for x in v) + "}"
 
-        return (f"{{.dims = {arr(self.dims)}, .src_strides = {arr(self.src_strides)}, "
-                f".dst_strides = {arr(self.dst_strides)}, .src_offset = {self.src_offset}, "
-                f".dst_offset = {self.dst_offset}}}")
+        return (
+            f"{{.dims = {arr(self.dims)}, .src_strides = {arr(self.src_strides)}, "
+            f".dst_strides = {arr(self.dst_strides)}, .src_offset = {self.src_offset}, "
+            f".dst_offset = {self.dst_offset}}}"
+        )
 
 
 def logical_strides(tensor: ir.Tensor) -> dict[int, int]:
@@ -53,8 +55,15 @@ def _compact(dims: list[int], src: list[int], dst: list[int], what: str) -> tupl
     return tuple(m[0] for m in merged), tuple(m[1] for m in merged), tuple(m[2] for m in merged)
 
 
-def gather(src: ir.Tensor, dst: ir.Tensor, src_axis_of: Sequence[int], what: str, *,
-           starts: Sequence[int] | None = None, steps: Sequence[int] | None = None) -> Strided:
+def gather(
+    src: ir.Tensor,
+    dst: ir.Tensor,
+    src_axis_of: Sequence[int],
+    what: str,
+    *,
+    starts: Sequence[int] | None = None,
+    steps: Sequence[int] | None = None,
+) -> Strided:
     """Fill every element of `dst` (in its physical order) from `src`.
 
     dst's logical axis b reads src's logical axis src_axis_of[b], starting at starts[a] with step steps[a].

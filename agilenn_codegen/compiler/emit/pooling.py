@@ -15,15 +15,23 @@ def emit_global_avgpool(node: ir.Node, ctx: EmitContext) -> list[KernelCall]:
     assert x.quant is not None
     _, c, h, w = x.shape
     params = (
-        ("pixels", str(h * w)), ("channels", str(c)),
+        ("pixels", str(h * w)),
+        ("channels", str(c)),
         ("input_zero_point", str(x.quant.scalar_zero_point)),
         ("output_zero_point", str(attrs.requant.out_zero_point)),
-        ("act_min", str(attrs.act_min)), ("act_max", str(attrs.act_max)),
+        ("act_min", str(attrs.act_min)),
+        ("act_max", str(attrs.act_max)),
         ("multiplier", ctx.multiplier_literal(attrs.requant.multiplier[0])),
     )
-    return [KernelCall("agilenn_global_avgpool_s8", "agilenn_global_avgpool_params_t",
-                       ctx.symbol(f"{ctx.layer_symbol}_params"), params,
-                       (ctx.ptr(x.name, const=True), ctx.ptr(y.name)))]
+    return [
+        KernelCall(
+            "agilenn_global_avgpool_s8",
+            "agilenn_global_avgpool_params_t",
+            ctx.symbol(f"{ctx.layer_symbol}_params"),
+            params,
+            (ctx.ptr(x.name, const=True), ctx.ptr(y.name)),
+        )
+    ]
 
 
 @emitter("avgpool", "maxpool")
@@ -37,17 +45,36 @@ def emit_pool(node: ir.Node, ctx: EmitContext) -> list[KernelCall]:
     dil = attrs.dilations if isinstance(attrs, ir.MaxPoolAttrs) else (1, 1)
     include_pad = isinstance(attrs, ir.AvgPoolAttrs) and attrs.count_include_pad
     params = (
-        ("in_h", str(h)), ("in_w", str(w)), ("channels", str(c)), ("out_h", str(oh)), ("out_w", str(ow)),
-        ("kernel_h", str(attrs.kernel[0])), ("kernel_w", str(attrs.kernel[1])),
-        ("stride_h", str(attrs.strides[0])), ("stride_w", str(attrs.strides[1])),
-        ("pad_top", str(attrs.pads[0])), ("pad_left", str(attrs.pads[1])),
-        ("pad_bottom", str(attrs.pads[2])), ("pad_right", str(attrs.pads[3])),
-        ("dilation_h", str(dil[0])), ("dilation_w", str(dil[1])),
+        ("in_h", str(h)),
+        ("in_w", str(w)),
+        ("channels", str(c)),
+        ("out_h", str(oh)),
+        ("out_w", str(ow)),
+        ("kernel_h", str(attrs.kernel[0])),
+        ("kernel_w", str(attrs.kernel[1])),
+        ("stride_h", str(attrs.strides[0])),
+        ("stride_w", str(attrs.strides[1])),
+        ("pad_top", str(attrs.pads[0])),
+        ("pad_left", str(attrs.pads[1])),
+        ("pad_bottom", str(attrs.pads[2])),
+        ("pad_right", str(attrs.pads[3])),
+        ("dilation_h", str(dil[0])),
+        ("dilation_w", str(dil[1])),
         ("count_include_pad", "1" if include_pad else "0"),
-        ("input_scale", c_float(x.quant.scalar_scale)), ("input_zero_point", str(x.quant.scalar_zero_point)),
-        ("output_scale", c_float(y.quant.scalar_scale)), ("output_zero_point", str(y.quant.scalar_zero_point)),
-        ("act_min", str(attrs.act_min)), ("act_max", str(attrs.act_max)),
+        ("input_scale", c_float(x.quant.scalar_scale)),
+        ("input_zero_point", str(x.quant.scalar_zero_point)),
+        ("output_scale", c_float(y.quant.scalar_scale)),
+        ("output_zero_point", str(y.quant.scalar_zero_point)),
+        ("act_min", str(attrs.act_min)),
+        ("act_max", str(attrs.act_max)),
     )
     function = "agilenn_avgpool_s8" if node.op == "avgpool" else "agilenn_maxpool_s8"
-    return [KernelCall(function, "agilenn_pool_params_t", ctx.symbol(f"{ctx.layer_symbol}_params"), params,
-                       (ctx.ptr(x.name, const=True), ctx.ptr(y.name)))]
+    return [
+        KernelCall(
+            function,
+            "agilenn_pool_params_t",
+            ctx.symbol(f"{ctx.layer_symbol}_params"),
+            params,
+            (ctx.ptr(x.name, const=True), ctx.ptr(y.name)),
+        )
+    ]

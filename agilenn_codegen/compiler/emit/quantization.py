@@ -12,14 +12,19 @@ def _call(node: ir.Node, ctx: EmitContext, function: str, quant: ir.QParams) -> 
     src, dst = ctx.graph.tensor(node.inputs[0]), ctx.graph.tensor(node.outputs[0])
     geometry = gather(src, dst, tuple(range(len(src.shape))), f"node '{node.name}'")
     in_type = "float" if src.dtype == ir.DType.FLOAT32 else "int8_t"
-    return [KernelCall(
-        function=function,
-        params_type="agilenn_quantization_params_t",
-        params_symbol=ctx.symbol(f"{ctx.layer_symbol}_params"),
-        params=(("geometry", geometry.c_init()), ("scale", c_float(quant.scalar_scale)),
-                ("zero_point", str(quant.scalar_zero_point))),
-        args=(ctx.ptr(src.name, in_type, const=True), ctx.ptr(dst.name)),
-    )]
+    return [
+        KernelCall(
+            function=function,
+            params_type="agilenn_quantization_params_t",
+            params_symbol=ctx.symbol(f"{ctx.layer_symbol}_params"),
+            params=(
+                ("geometry", geometry.c_init()),
+                ("scale", c_float(quant.scalar_scale)),
+                ("zero_point", str(quant.scalar_zero_point)),
+            ),
+            args=(ctx.ptr(src.name, in_type, const=True), ctx.ptr(dst.name)),
+        )
+    ]
 
 
 @emitter("quantize")

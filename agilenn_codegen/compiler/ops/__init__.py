@@ -60,5 +60,14 @@ from agilenn_codegen.compiler.ops import (  # noqa: E402
     shape,
 )
 
-__all__ = ["conv", "elementwise", "fully_connected", "parse_node", "parser", "pooling", "quantization",
-           "shape", "supported_ops"]
+__all__ = [
+    "conv",
+    "elementwise",
+    "fully_connected",
+    "parse_node",
+    "parser",
+    "pooling",
+    "quantization",
+    "shape",
+    "supported_ops",
+]

@@ -84,8 +84,9 @@ def spatial_geometry(
     return strides, pads, dilations, (out_hw[0], out_hw[1])
 
 
-def output_like(builder: GraphBuilder, name: str, source: ir.Tensor, shape: tuple[int, ...],
-                quant: ir.QParams | None) -> ir.Tensor:
+def output_like(
+    builder: GraphBuilder, name: str, source: ir.Tensor, shape: tuple[int, ...], quant: ir.QParams | None
+) -> ir.Tensor:
     return builder.add_tensor(ir.Tensor(name, source.dtype, shape, quant))
 
 

@@ -21,8 +21,15 @@ from agilenn_codegen.compiler.ops.common import (
 from agilenn_codegen.errors import UserError
 
 
-def _conv_node(node: OnnxNode, builder: GraphBuilder, x: ir.Tensor, w_name: str, w: np.ndarray,
-               bias: str | None, out_quant: ir.QParams | None) -> None:
+def _conv_node(
+    node: OnnxNode,
+    builder: GraphBuilder,
+    x: ir.Tensor,
+    w_name: str,
+    w: np.ndarray,
+    bias: str | None,
+    out_quant: ir.QParams | None,
+) -> None:
     _, c, h, wd = require_4d(node, x)
     if w.ndim != 4:
         raise UserError(f"{node.label}: weight has shape {list(w.shape)}; only 2-D convolutions are supported")

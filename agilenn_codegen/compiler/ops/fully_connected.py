@@ -15,8 +15,9 @@ from agilenn_codegen.compiler.ops.common import activation, check_symmetric_weig
 from agilenn_codegen.errors import UserError
 
 
-def _canonical_weight(builder: GraphBuilder, node: OnnxNode, name: str, w: np.ndarray, quant: ir.QParams,
-                      *, transposed: bool) -> tuple[str, int, int]:
+def _canonical_weight(
+    builder: GraphBuilder, node: OnnxNode, name: str, w: np.ndarray, quant: ir.QParams, *, transposed: bool
+) -> tuple[str, int, int]:
     """Store the weight as (N, K); returns (constant name, N, K)."""
     if w.ndim != 2:
         raise UserError(f"{node.label}: weight '{name}' has shape {list(w.shape)}; a 2-D constant is required")
@@ -36,9 +37,18 @@ def _canonical_weight(builder: GraphBuilder, node: OnnxNode, name: str, w: np.nd
     return new_name, n, k
 
 
-def _fc_node(node: OnnxNode, builder: GraphBuilder, a: ir.Tensor, w_name: str, n: int, k: int,
-             bias: str | None, attrs: ir.FullyConnectedAttrs, out_dtype: ir.DType,
-             out_quant: ir.QParams | None) -> None:
+def _fc_node(
+    node: OnnxNode,
+    builder: GraphBuilder,
+    a: ir.Tensor,
+    w_name: str,
+    n: int,
+    k: int,
+    bias: str | None,
+    attrs: ir.FullyConnectedAttrs,
+    out_dtype: ir.DType,
+    out_quant: ir.QParams | None,
+) -> None:
     if not a.shape or a.shape[-1] != k:
         raise UserError(f"{node.label}: input '{a.name}' has shape {list(a.shape)}, expected (..., {k})")
     shape = (*a.shape[:-1], n)
@@ -63,8 +73,9 @@ def parse_qgemm(node: OnnxNode, builder: GraphBuilder) -> None:
     builder.set_quant(node, a.name, builder.qparams(node, 1, 2))
     a = builder.tensors[a.name]
     w = builder.require_const(node, 3, "B")
-    w_name, n, k = _canonical_weight(builder, node, node.input(3), w, builder.qparams(node, 4, 5, axis=1),
-                                     transposed=bool(node.attr("transB", 0)))
+    w_name, n, k = _canonical_weight(
+        builder, node, node.input(3), w, builder.qparams(node, 4, 5, axis=1), transposed=bool(node.attr("transB", 0))
+    )
     bias = node.input(6) or None
     if bias:
         _check_bias(node, bias, builder.require_const(node, 6, "C"), n)
@@ -83,10 +94,10 @@ def parse_qlinear_matmul(node: OnnxNode, builder: GraphBuilder) -> None:
     builder.set_quant(node, a.name, builder.qparams(node, 1, 2))
     a = builder.tensors[a.name]
     w = builder.require_const(node, 3, "b (a constant weight; activation x activation MatMul is not supported)")
-    w_name, n, k = _canonical_weight(builder, node, node.input(3), w, builder.qparams(node, 4, 5, axis=1),
-                                     transposed=False)
-    _fc_node(node, builder, a, w_name, n, k, None, ir.FullyConnectedAttrs(), ir.DType.INT8,
-             builder.qparams(node, 6, 7))
+    w_name, n, k = _canonical_weight(
+        builder, node, node.input(3), w, builder.qparams(node, 4, 5, axis=1), transposed=False
+    )
+    _fc_node(node, builder, a, w_name, n, k, None, ir.FullyConnectedAttrs(), ir.DType.INT8, builder.qparams(node, 6, 7))
 
 
 @parser("Gemm")

@@ -21,8 +21,9 @@ def _check_channels_first(node: OnnxNode) -> None:
         raise UserError(f"{node.label}: channels_last=1 is not supported (the model's layout must be NCHW)")
 
 
-def _add_output(builder: GraphBuilder, node: OnnxNode, x: ir.Tensor, shape: tuple[int, ...],
-                quant: ir.QParams | None) -> None:
+def _add_output(
+    builder: GraphBuilder, node: OnnxNode, x: ir.Tensor, shape: tuple[int, ...], quant: ir.QParams | None
+) -> None:
     if quant is not None:
         quantized_output(builder, node.outputs[0], shape, quant)
     else:
@@ -56,8 +57,13 @@ def _avgpool(node: OnnxNode, builder: GraphBuilder, x: ir.Tensor, out_quant: ir.
         raise UserError(f"{node.label}: dilated average pooling is not supported")
     ceil_mode = bool(node.attr("ceil_mode", 0))
     strides, pads, _, (oh, ow) = spatial_geometry(node, (h, w), kernel, ceil_mode=ceil_mode)
-    attrs = ir.AvgPoolAttrs(kernel=kernel, strides=strides, pads=pads,
-                            count_include_pad=bool(node.attr("count_include_pad", 0)), ceil_mode=ceil_mode)
+    attrs = ir.AvgPoolAttrs(
+        kernel=kernel,
+        strides=strides,
+        pads=pads,
+        count_include_pad=bool(node.attr("count_include_pad", 0)),
+        ceil_mode=ceil_mode,
+    )
     _add_output(builder, node, x, (1, c, oh, ow), out_quant)
     builder.add_node(ir.Node(node.name, attrs, (x.name,), (node.outputs[0],), node.op_type))
 

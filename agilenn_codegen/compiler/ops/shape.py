@@ -93,8 +93,7 @@ def parse_transpose(node: OnnxNode, builder: GraphBuilder) -> None:
         raise UserError(f"{node.label}: perm {list(perm)} is not a permutation of {rank} axes")
     shape = tuple(x.shape[p] for p in perm)
     builder.add_tensor(ir.Tensor(node.outputs[0], x.dtype, shape, x.quant))
-    builder.add_node(ir.Node(node.name, ir.TransposeAttrs(perm=perm), (x.name,), (node.outputs[0],),
-                             node.op_type))
+    builder.add_node(ir.Node(node.name, ir.TransposeAttrs(perm=perm), (x.name,), (node.outputs[0],), node.op_type))
 
 
 def _concat(node: OnnxNode, builder: GraphBuilder, inputs: list[ir.Tensor], out_quant: ir.QParams | None) -> None:
@@ -111,8 +110,9 @@ def _concat(node: OnnxNode, builder: GraphBuilder, inputs: list[ir.Tensor], out_
         quantized_output(builder, node.outputs[0], tuple(shape), out_quant)
     else:
         builder.add_tensor(ir.Tensor(node.outputs[0], inputs[0].dtype, tuple(shape), inputs[0].quant))
-    builder.add_node(ir.Node(node.name, ir.ConcatAttrs(axis=axis), tuple(t.name for t in inputs),
-                             (node.outputs[0],), node.op_type))
+    builder.add_node(
+        ir.Node(node.name, ir.ConcatAttrs(axis=axis), tuple(t.name for t in inputs), (node.outputs[0],), node.op_type)
+    )
 
 
 @parser("Concat")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from agilenn_codegen.compiler import ir
+from agilenn_codegen.compiler.passes.boundaries import move_data_movement_into_int8
 from agilenn_codegen.compiler.passes.fold_qdq import check_integer, fold_qdq
 from agilenn_codegen.compiler.passes.fuse_activations import fuse_activations
 from agilenn_codegen.compiler.passes.graph_utils import prune
@@ -18,6 +19,7 @@ Pass = Callable[[ir.Graph], ir.Graph]
 PIPELINE: tuple[tuple[str, Pass], ...] = (
     ("prune", prune),
     ("fold_qdq", fold_qdq),
+    ("move_data_movement_into_int8", move_data_movement_into_int8),
     ("check_integer", check_integer),
     ("fuse_activations", fuse_activations),
     ("layout_nhwc", layout_nhwc),

@@ -71,8 +71,11 @@ def fold_qdq(graph: ir.Graph) -> ir.Graph:
         elif node.op in DATA_MOVEMENT:
             new_nodes.append(node)
         else:
-            reason = "its inputs are not all dequantized int8 tensors" if not all_dq else (
-                "its output is not quantized by a single QuantizeLinear")
+            reason = (
+                "its inputs are not all dequantized int8 tensors"
+                if not all_dq
+                else ("its output is not quantized by a single QuantizeLinear")
+            )
             raise UserError(
                 f"node '{node.name}' ({node.source_op}) would run in float: {reason}; the compiler generates "
                 "integer code only",
@@ -101,8 +104,14 @@ def _fold(graph: ir.Graph, node: ir.Node, sources: list[str], quantizer: ir.Node
 def check_integer(graph: ir.Graph) -> ir.Graph:
     """After folding, only data movement and the boundary Quantize/Dequantize may be float."""
     for node in graph.nodes:
-        if _is_float_op(graph, node) and node.op not in DATA_MOVEMENT and not (
-            node.op == "fully_connected" and isinstance(node.attrs, ir.FullyConnectedAttrs) and node.attrs.float_output
+        if (
+            _is_float_op(graph, node)
+            and node.op not in DATA_MOVEMENT
+            and not (
+                node.op == "fully_connected"
+                and isinstance(node.attrs, ir.FullyConnectedAttrs)
+                and node.attrs.float_output
+            )
         ):
             raise UserError(f"node '{node.name}' ({node.source_op}) runs in float; the model is not fully quantized")
     for name in graph.inputs:

@@ -38,7 +38,9 @@ def transpose_is_alias(perm: tuple[int, ...], in_tensor: ir.Tensor, out_tensor: 
     return in_seq == out_seq
 
 
-def _required(node: ir.Node, index: int, layouts: dict[str, tuple[int, ...]], graph: ir.Graph) -> tuple[int, ...] | None:
+def _required(
+    node: ir.Node, index: int, layouts: dict[str, tuple[int, ...]], graph: ir.Graph
+) -> tuple[int, ...] | None:
     """The layout `node` needs for its input `index`, or None when any layout will do."""
     tensor = graph.tensor(node.inputs[index])
     rank = len(tensor.shape)
@@ -51,8 +53,9 @@ def _required(node: ir.Node, index: int, layouts: dict[str, tuple[int, ...]], gr
     return None
 
 
-def _output_layout(node: ir.Node, layouts: dict[str, tuple[int, ...]], graph: ir.Graph,
-                   consumers: dict[str, tuple[ir.Node, ...]]) -> tuple[int, ...]:
+def _output_layout(
+    node: ir.Node, layouts: dict[str, tuple[int, ...]], graph: ir.Graph, consumers: dict[str, tuple[ir.Node, ...]]
+) -> tuple[int, ...]:
     out = graph.tensor(node.outputs[0])
     rank = len(out.shape)
     if node.op in SPATIAL:
@@ -116,12 +119,20 @@ def layout_nhwc(graph: ir.Graph) -> ir.Graph:
     renames: dict[str, str] = {}
     for name in outputs:
         t = tensors[name]
-        if t.dtype != ir.DType.FLOAT32 or not any(n.op == "dequantize" and name in n.outputs for n in nodes):
-            if not equivalent(t.shape, layouts[name], identity(len(t.shape))):
-                renames[name] = f"{name}__physical"
+        written_by_dequantize = t.dtype == ir.DType.FLOAT32 and any(
+            n.op == "dequantize" and name in n.outputs for n in nodes
+        )
+        if not written_by_dequantize and not equivalent(t.shape, layouts[name], identity(len(t.shape))):
+            renames[name] = f"{name}__physical"
     if renames:
-        nodes = [dataclasses.replace(n, inputs=tuple(renames.get(i, i) for i in n.inputs),
-                                     outputs=tuple(renames.get(o, o) for o in n.outputs)) for n in nodes]
+        nodes = [
+            dataclasses.replace(
+                n,
+                inputs=tuple(renames.get(i, i) for i in n.inputs),
+                outputs=tuple(renames.get(o, o) for o in n.outputs),
+            )
+            for n in nodes
+        ]
         for old, new in renames.items():
             tensors[new] = dataclasses.replace(tensors[old], name=new)
             tensors[old] = dataclasses.replace(tensors[old], layout=identity(len(tensors[old].shape)))

@@ -19,8 +19,9 @@ def _quant(graph: ir.Graph, node: ir.Node, name: str) -> ir.QParams:
     return quant
 
 
-def _requant_node(graph: ir.Graph, node: ir.Node, new_constants: list[ir.Constant],
-                  new_tensors: list[ir.Tensor]) -> ir.Node:
+def _requant_node(
+    graph: ir.Graph, node: ir.Node, new_constants: list[ir.Constant], new_tensors: list[ir.Tensor]
+) -> ir.Node:
     attrs = node.attrs
     if graph.tensor(node.outputs[0]).dtype != ir.DType.INT8 and not (
         isinstance(attrs, ir.FullyConnectedAttrs) and attrs.float_output
@@ -44,8 +45,14 @@ def _requant_node(graph: ir.Graph, node: ir.Node, new_constants: list[ir.Constan
         attrs = dataclasses.replace(attrs, requant=ir.Requant(mult, y.scalar_zero_point))
     elif isinstance(attrs, ir.AddAttrs):
         a, b, y = (_quant(graph, node, n) for n in (*node.inputs, node.outputs[0]))
-        p = numerics.add_params(a.scalar_scale, a.scalar_zero_point, b.scalar_scale, b.scalar_zero_point,
-                                y.scalar_scale, y.scalar_zero_point)
+        p = numerics.add_params(
+            a.scalar_scale,
+            a.scalar_zero_point,
+            b.scalar_scale,
+            b.scalar_zero_point,
+            y.scalar_scale,
+            y.scalar_zero_point,
+        )
         attrs = dataclasses.replace(attrs, a_ratio=p.a_ratio, b_ratio=p.b_ratio, offset=p.offset)
     elif isinstance(attrs, ir.ConcatAttrs):
         y = _quant(graph, node, node.outputs[0])

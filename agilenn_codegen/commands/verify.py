@@ -1,0 +1,70 @@
+"""`agilenn verify`: run the generated code on a target and compare every output byte with onnxruntime."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+
+def command(
+    model: Path = typer.Argument(..., help="int8 ONNX model."),
+    target: str = typer.Option("host", "--target", "-t", help="host, or an emulated target (see `agilenn targets`)."),
+    inputs: Path = typer.Option(
+        None, "--inputs", help=".npy (single input) or .npz keyed by input name; samples stacked on axis 0."
+    ),
+    count: int = typer.Option(20, "--count", "-n", min=1, help="Generated samples when --inputs is not given."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the generated samples."),
+    save_outputs: Path = typer.Option(
+        None, "--save-outputs", help="Write the generated code's outputs as DIR/output_<j>.npy."
+    ),
+    work_dir: Path = typer.Option(None, "--work-dir", help="Keep the generated code and build here."),
+    sanitize: bool = typer.Option(False, "--sanitize", help="Host only: build with ASan and UBSan."),
+    report: Path = typer.Option(None, "--report", help="Also write the result as JSON."),
+) -> None:
+    """Check the generated C bit-exact against onnxruntime, natively (host) or on an emulated Cortex-M."""
+    from agilenn_codegen.errors import UserError
+    from agilenn_codegen.targets import load_target
+    from agilenn_codegen.verify import verify_model
+
+    tgt = load_target(target)
+    if sanitize and not tgt.is_host:
+        raise UserError("--sanitize works with --target host only")
+    console = Console()
+    with console.status(f"building and running {model.name} on {tgt.name}..."):
+        result = verify_model(
+            model,
+            tgt,
+            inputs=inputs,
+            count=count,
+            seed=seed,
+            save_outputs=save_outputs,
+            work_dir=work_dir,
+            sanitize=sanitize,
+        )
+    table = Table(title=f"{model.name} on {tgt.name}: {result.samples} samples ({result.sample_source})")
+    for column in ("output", "shape", "dtype", "bit-exact samples", "differing elements", "max |diff|"):
+        table.add_column(column, justify="right" if column not in ("output", "dtype") else "left")
+    for check in result.outputs:
+        style = "green" if check.exact else "red"
+        table.add_row(
+            check.name,
+            str(list(check.shape)),
+            check.dtype,
+            f"[{style}]{check.exact_samples}/{check.samples}[/]",
+            str(check.mismatched_elements),
+            f"{check.max_abs_diff:.6g}",
+        )
+    console.print(table)
+    if report is not None:
+        report.write_text(json.dumps(result.to_json(), indent=2) + "\n")
+    if save_outputs is not None:
+        console.print(f"outputs written to {save_outputs}/output_<j>.npy", markup=False)
+    if result.exact:
+        console.print(f"[bold green]bit-exact:[/] every output byte of {result.samples} samples equals onnxruntime's")
+    else:
+        console.print("[bold red]MISMATCH:[/] the generated code differs from onnxruntime")
+        raise typer.Exit(1)
