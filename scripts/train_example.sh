@@ -15,7 +15,7 @@ agilenn() { PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} nice -n 10 .venv/bin/pyth
 [[ -f $RUNS/fmnist_agilenn/model.pt ]] ||
     agilenn train --dataset fashion-mnist --reference "$RUNS/fmnist_ref" --out "$RUNS/fmnist_agilenn" \
         --split-ratio 0.2 --rho 0.8 --lam 0.8 --centroids 8 --xai ig2 \
-        --epochs 12 --batch-size 128 --aux-ce 0.1 --threads 2 "$@"
+        --epochs 8 --batch-size 128 --aux-ce 0.1 --threads 1 "$@"
 
 # 3. Test-set figures and the export contract (device.onnx, remote.onnx, agilenn.json).
 agilenn evaluate "$RUNS/fmnist_agilenn"
