@@ -395,6 +395,39 @@ def concat_model(
     return g.build("concat", {"input": _input_dims(shape, batch)}, [y], {"input": _calib(rng, shape, samples)})
 
 
+def slice_model(
+    rng: np.random.Generator,
+    *,
+    shape: tuple[int, int, int, int] = (1, 4, 8, 8),
+    channels: int = 12,
+    starts: Sequence[int] = (3,),
+    ends: Sequence[int] = (10,),
+    axes: Sequence[int] = (1,),
+    steps: Sequence[int] | None = None,
+    follow_conv: bool = True,
+    samples: int = 16,
+    batch: int | str = 1,
+) -> ZooModel:
+    """Conv -> Slice (channels by default, as AgileNN's feature split) -> optional Conv."""
+    g = _Graph(rng)
+    y = g.conv("input", shape[1], channels, (3, 3), activation="relu6")
+    inputs = [
+        y,
+        g.const("starts", np.array(starts, np.int64)),
+        g.const("ends", np.array(ends, np.int64)),
+        g.const("axes", np.array(axes, np.int64)),
+    ]
+    if steps is not None:
+        inputs.append(g.const("steps", np.array(steps, np.int64)))
+    y = g.node("Slice", inputs)
+    if follow_conv:
+        sliced = (
+            len(range(*slice(starts[0], ends[0], (steps or (1,))[0]).indices(channels))) if axes[0] == 1 else channels
+        )
+        y = g.conv(y, sliced, 4, (1, 1), activation="none")
+    return g.build("slice", {"input": _input_dims(shape, batch)}, [y], {"input": _calib(rng, shape, samples)})
+
+
 ShapeOp = Literal["reshape", "flatten", "squeeze", "unsqueeze", "transpose"]
 
 

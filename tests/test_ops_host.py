@@ -114,3 +114,19 @@ def test_shape_ops(op, fmt, tmp_path):
 def test_shape_op_then_gemm(op, tmp_path):
     zoo = modelzoo.shape_op_model(np.random.default_rng(12), op, follow_gemm=True)
     check_zoo(zoo, "qoperator", True, tmp_path, sanitize=True)
+
+
+SLICE_CASES = {
+    "channels": dict(starts=(3,), ends=(10,), axes=(1,)),
+    "channels_step": dict(starts=(0,), ends=(12,), axes=(1,), steps=(2,)),
+    "spatial_negative": dict(starts=(1, -6), ends=(7, -1), axes=(2, 3)),
+    "last_op": dict(starts=(5,), ends=(12,), axes=(1,), follow_conv=False),
+}
+
+
+@pytest.mark.parametrize("fmt", ["qoperator", "qdq"])
+@pytest.mark.parametrize("case", sorted(SLICE_CASES))
+def test_slice(case, fmt, tmp_path):
+    """QOperator keeps Slice in float (DQ -> Slice -> Q with its own scale): a table requantizes."""
+    zoo = modelzoo.slice_model(np.random.default_rng(13), **SLICE_CASES[case])
+    check_zoo(zoo, fmt, True, tmp_path, sanitize=True)

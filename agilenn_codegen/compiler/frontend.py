@@ -70,6 +70,11 @@ class GraphBuilder:
 
     # tensors --------------------------------------------------------------------------------
     def tensor(self, node: OnnxNode, name: str) -> ir.Tensor:
+        if not name:
+            raise UserError(
+                f"{node.label}: a required input is missing (the node has {len(node.inputs)} inputs: "
+                f"{', '.join(repr(i) for i in node.inputs) or 'none'})"
+            )
         if name not in self.tensors:
             raise UserError(f"{node.label}: input '{name}' is not produced by any node, initializer or input")
         return self.tensors[name]
@@ -182,8 +187,8 @@ def read_model_bytes(path: Path) -> bytes:
     return path.read_bytes()
 
 
-def load_onnx(path: Path) -> tuple[Any, str]:
-    """Parse and check an ONNX file; returns (ModelProto, sha256 hex). User errors for bad files."""
+def parse_onnx(path: Path) -> tuple[Any, str]:
+    """Read and parse an ONNX file without checking it; returns (ModelProto, sha256 hex)."""
     import onnx
     from google.protobuf.message import DecodeError
 
@@ -198,11 +203,24 @@ def load_onnx(path: Path) -> tuple[Any, str]:
         raise UserError(f"{path}: not a readable ONNX model (protobuf parse failed: {exc})") from None
     if not model.HasField("graph") or not model.graph.node:
         raise UserError(f"{path}: not an ONNX model (no graph or no nodes found; is the file truncated?)")
+    return model, sha256
+
+
+def check_onnx(path: Path, model: Any) -> None:
+    """Run onnx's checker; its first complaint becomes a UserError."""
+    import onnx
+
     try:
         onnx.checker.check_model(model)
-    except onnx.checker.ValidationError as exc:
+    except (onnx.checker.ValidationError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid model"
         raise UserError(f"{path}: the ONNX checker rejects this model: {first}") from None
+
+
+def load_onnx(path: Path) -> tuple[Any, str]:
+    """Parse and check an ONNX file; returns (ModelProto, sha256 hex). User errors for bad files."""
+    model, sha256 = parse_onnx(path)
+    check_onnx(path, model)
     return model, sha256
 
 
@@ -260,17 +278,25 @@ def import_onnx(path: Path) -> ir.Graph:
     """Read `path` and build the IR graph (the first stage of the pipeline)."""
     import onnx
 
-    from agilenn_codegen.compiler.ops import parse_node
+    from agilenn_codegen.compiler.ops import check_supported, parse_node
 
-    model, sha256 = load_onnx(path)
+    model, sha256 = parse_onnx(path)
     graph = model.graph
+    # Unsupported ops first: the checker would only say "No Op registered" for an unknown op type.
+    for index, proto in enumerate(graph.node):
+        if proto.op_type != "Constant":
+            check_supported(proto.op_type, proto.domain or "ai.onnx", proto.name or f"#{index}")
+    check_onnx(path, model)
     opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0)
     if opset < 10:
         raise UserError(f"{path}: opset {opset} is too old; quantized models need opset 10 or newer")
 
     builder = GraphBuilder()
     for init in graph.initializer:
-        array = onnx.numpy_helper.to_array(init)
+        try:
+            array = onnx.numpy_helper.to_array(init)
+        except Exception as exc:  # onnx raises ValueError, TypeError, OSError (external data), ...
+            raise UserError(f"{path}: initializer '{init.name}' cannot be read: {_first_line(exc)}") from None
         builder.add_raw_const(init.name, np.asarray(array))
 
     initializer_names = {i.name for i in graph.initializer}
@@ -286,19 +312,38 @@ def import_onnx(path: Path) -> ir.Graph:
 
     op_types: set[str] = set()
     for proto in graph.node:
+        name = proto.name or f"{proto.op_type}_{len(builder.nodes)}"
+        label = f"node '{name}' ({proto.op_type})"
+        if not proto.output or not proto.output[0]:
+            raise UserError(f"{path}: {label} has no output")
+        try:
+            attrs = {a.name: _attr_value(a) for a in proto.attribute}
+        except Exception as exc:  # an attribute onnx cannot decode
+            raise UserError(f"{path}: {label}: unreadable attribute: {_first_line(exc)}") from None
         node = OnnxNode(
             op_type=proto.op_type,
             domain=proto.domain or "ai.onnx",
-            name=proto.name or f"{proto.op_type}_{len(builder.nodes)}",
+            name=name,
             inputs=tuple(proto.input),
             outputs=tuple(proto.output),
-            attrs={a.name: _attr_value(a) for a in proto.attribute},
+            attrs=attrs,
         )
         op_types.add(node.op_type)
-        if node.op_type == "Constant":
-            builder.add_raw_const(node.outputs[0], _constant_value(node))
-            continue
-        parse_node(node, builder)
+        try:
+            if node.op_type == "Constant":
+                builder.add_raw_const(node.outputs[0], _constant_value(node))
+                continue
+            parse_node(node, builder)
+        except (ValueError, TypeError, IndexError, KeyError, AttributeError, OverflowError) as exc:
+            # Parsers validate what the runtime needs; a protobuf shaped unlike any valid model (an
+            # attribute of the wrong type, a list where a number belongs, ...) must not end in a traceback.
+            shown = ", ".join(f"{k}={_short_repr(v)}" for k, v in attrs.items())
+            raise UserError(
+                f"{path}: {label} is malformed: {type(exc).__name__}: {_first_line(exc)}"
+                + (f" (attributes: {shown})" if shown else ""),
+                hint="check the model with onnx.checker and onnxruntime; if both accept it, please report "
+                "this as an agilenn-codegen bug",
+            ) from None
 
     outputs = [o.name for o in graph.output]
     for name in outputs:
@@ -316,6 +361,16 @@ def import_onnx(path: Path) -> ir.Graph:
         outputs=tuple(outputs),
         source=ir.ModelSource(str(path), sha256, producer, int(opset), _model_format(op_types)),
     )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _short_repr(value: Any, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _constant_value(node: OnnxNode) -> np.ndarray:

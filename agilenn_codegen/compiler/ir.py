@@ -262,6 +262,18 @@ class SliceAttrs:
 
 
 @dataclass(frozen=True)
+class TableAttrs:
+    """Requantize int8 values through a 256-entry table: y = table[x + 128].
+
+    Inserted where an exact op (data movement, clamp, max) has differently quantized input and
+    output: onnxruntime then computes Quantize_out(Dequantize_in(x)) per element, which is the table.
+    """
+
+    OP = "table"
+    table: str  # name of the int8[256] constant
+
+
+@dataclass(frozen=True)
 class QuantizeAttrs:
     """QuantizeLinear float32 -> int8: q = rne(clamp(x / s, qmin - zp, qmax - zp)) + zp."""
 
@@ -288,6 +300,7 @@ OpAttrs = (
     | TransposeAttrs
     | ConcatAttrs
     | SliceAttrs
+    | TableAttrs
     | QuantizeAttrs
     | DequantizeAttrs
 )

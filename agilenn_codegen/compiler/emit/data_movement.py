@@ -78,3 +78,22 @@ def emit_concat(node: ir.Node, ctx: EmitContext) -> list[KernelCall]:
         calls.append(_copy_call(ctx, node, name, dst.name, geometry, table_symbol, comment))
         start += src.shape[attrs.axis]
     return calls
+
+
+@emitter("table")
+def emit_table(node: ir.Node, ctx: EmitContext) -> list[KernelCall]:
+    attrs = node.attrs
+    assert isinstance(attrs, ir.TableAttrs)
+    src, dst = ctx.graph.tensor(node.inputs[0]), ctx.graph.tensor(node.outputs[0])
+    geometry = Strided((1, 1, 1, src.size), (0, 0, 0, 1), (0, 0, 0, 1))
+    return [
+        _copy_call(
+            ctx,
+            node,
+            src.name,
+            dst.name,
+            geometry,
+            ctx.const_array(attrs.table),
+            "requantize through the table (input and output quantized differently)",
+        )
+    ]

@@ -39,15 +39,19 @@ def supported_ops() -> list[str]:
     return sorted(op if dom == "ai.onnx" else f"{dom}:{op}" for dom, op in _PARSERS)
 
 
-def parse_node(node: OnnxNode, builder: GraphBuilder) -> None:
-    func = _PARSERS.get((node.domain, node.op_type))
-    if func is None:
-        where = "" if node.domain == "ai.onnx" else f" in domain {node.domain}"
+def check_supported(op_type: str, domain: str, name: str) -> None:
+    """Raise a UserError naming the node and listing the supported ops unless a parser exists."""
+    if (domain, op_type) not in _PARSERS:
+        where = "" if domain == "ai.onnx" else f" in domain {domain}"
         raise UserError(
-            f"{node.label}: op {node.op_type}{where} is not supported",
+            f"node '{name}' ({op_type}): op {op_type}{where} is not supported",
             hint="supported ops: " + ", ".join(supported_ops()),
         )
-    func(node, builder)
+
+
+def parse_node(node: OnnxNode, builder: GraphBuilder) -> None:
+    check_supported(node.op_type, node.domain, node.name)
+    _PARSERS[(node.domain, node.op_type)](node, builder)
 
 
 # Importing the family modules fills the registry.
@@ -61,6 +65,7 @@ from agilenn_codegen.compiler.ops import (  # noqa: E402
 )
 
 __all__ = [
+    "check_supported",
     "conv",
     "elementwise",
     "fully_connected",

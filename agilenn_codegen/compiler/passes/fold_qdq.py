@@ -14,6 +14,7 @@ import dataclasses
 import numpy as np
 
 from agilenn_codegen.compiler import ir
+from agilenn_codegen.compiler import numerics
 from agilenn_codegen.compiler.numerics import quantize_f32
 from agilenn_codegen.compiler.passes.graph_utils import prune
 from agilenn_codegen.errors import UserError
@@ -35,7 +36,16 @@ def _int_clamp(attrs: ir.ClampAttrs, quant: ir.QParams) -> ir.ClampAttrs:
     return ir.ClampAttrs(lo=q(attrs.lo, -128), hi=q(attrs.hi, 127))
 
 
+@dataclasses.dataclass(frozen=True)
+class _Folded:
+    nodes: tuple[ir.Node, ...]
+    tensors: tuple[ir.Tensor, ...] = ()
+    constants: tuple[ir.Constant, ...] = ()
+
+
 def fold_qdq(graph: ir.Graph) -> ir.Graph:
+    new_tensors: list[ir.Tensor] = []
+    new_constants: list[ir.Constant] = []
     producers = graph.producers()
     consumers = graph.consumers()
     new_nodes: list[ir.Node] = []
@@ -63,7 +73,10 @@ def fold_qdq(graph: ir.Graph) -> ir.Graph:
         users = consumers.get(out, ())
         quantizer = users[0] if len(users) == 1 and users[0].op == "quantize" and out not in graph.outputs else None
         if all_dq and quantizer is not None:
-            new_nodes.append(_fold(graph, node, sources, quantizer))
+            folded = _fold(graph, node, sources, quantizer)
+            new_nodes.extend(folded.nodes)
+            new_tensors.extend(folded.tensors)
+            new_constants.extend(folded.constants)
             dropped.add(quantizer.name)
         elif all_dq and node.op == "fully_connected" and node.source_op == "Gemm":
             attrs = dataclasses.replace(node.attrs, float_output=True)
@@ -81,24 +94,54 @@ def fold_qdq(graph: ir.Graph) -> ir.Graph:
                 "integer code only",
                 hint="quantize the whole model: agilenn quantize model.onnx --calibration data.npz --out int8.onnx",
             )
-    return prune(dataclasses.replace(graph, nodes=tuple(new_nodes)))
+    return prune(
+        dataclasses.replace(
+            graph,
+            nodes=tuple(new_nodes),
+            tensors=graph.tensors + tuple(new_tensors),
+            constants=graph.constants + tuple(new_constants),
+        )
+    )
 
 
-def _fold(graph: ir.Graph, node: ir.Node, sources: list[str], quantizer: ir.Node) -> ir.Node:
+def _fold(graph: ir.Graph, node: ir.Node, sources: list[str], quantizer: ir.Node) -> _Folded:
     out_quant = graph.tensor(quantizer.outputs[0]).quant
     assert out_quant is not None
     attrs = node.attrs
-    if node.op in SAME_QUANT_OPS:
-        in_quant = graph.tensor(sources[0]).quant
-        if in_quant != out_quant:
-            raise UserError(
-                f"node '{node.name}' ({node.source_op}): its input and output are quantized differently "
-                f"(scale {in_quant.scale[0] if in_quant else '?'} vs {out_quant.scale[0]}); for this op the "
-                "compiler needs one set of parameters"
-            )
-        if isinstance(attrs, ir.ClampAttrs):
-            attrs = _int_clamp(attrs, out_quant)
-    return dataclasses.replace(node, attrs=attrs, inputs=tuple(sources), outputs=quantizer.outputs)
+    if node.op not in SAME_QUANT_OPS:
+        return _Folded((dataclasses.replace(node, attrs=attrs, inputs=tuple(sources), outputs=quantizer.outputs),))
+    # Exact ops keep the input's quantization; where the output's differs, onnxruntime computes
+    # Quantize_out(op(Dequantize_in(x))) per element. Data movement and max commute with the
+    # monotone table Quantize_out(Dequantize_in(.)), so op-then-table is exact. A clamp commutes
+    # with Quantize_out only in the output domain: table first, then the clamp with output bounds.
+    in_quant = graph.tensor(sources[0]).quant
+    assert in_quant is not None
+    y = graph.tensor(quantizer.outputs[0])
+    if isinstance(attrs, ir.ClampAttrs):
+        attrs = _int_clamp(attrs, out_quant)
+    if in_quant == out_quant:
+        return _Folded((dataclasses.replace(node, attrs=attrs, inputs=tuple(sources), outputs=quantizer.outputs),))
+    mid = f"{y.name}__requant"
+    table = f"{y.name}__requant_table"
+    values = numerics.requant_table(
+        in_quant.scalar_scale, in_quant.scalar_zero_point, out_quant.scalar_scale, out_quant.scalar_zero_point
+    )
+    shape = graph.tensor(node.outputs[0]).shape
+    if node.op == "clamp":
+        first = ir.Node(f"{node.name}_requant", ir.TableAttrs(table=table), tuple(sources), (mid,), "QuantizeLinear")
+        second = dataclasses.replace(node, attrs=attrs, inputs=(mid,), outputs=quantizer.outputs)
+        mid_tensor = ir.Tensor(mid, ir.DType.INT8, shape, out_quant)
+    else:
+        first = dataclasses.replace(node, attrs=attrs, inputs=tuple(sources), outputs=(mid,))
+        second = ir.Node(
+            f"{node.name}_requant", ir.TableAttrs(table=table), (mid,), quantizer.outputs, "QuantizeLinear"
+        )
+        mid_tensor = ir.Tensor(mid, ir.DType.INT8, shape, in_quant)
+    return _Folded(
+        nodes=(first, second),
+        tensors=(mid_tensor, ir.Tensor(table, ir.DType.INT8, (256,))),
+        constants=(ir.Constant(table, values),),
+    )
 
 
 def check_integer(graph: ir.Graph) -> ir.Graph:

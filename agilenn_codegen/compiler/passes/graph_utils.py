@@ -26,6 +26,8 @@ def prune(graph: ir.Graph) -> ir.Graph:
     for node in nodes:
         if isinstance(node.attrs, ir.ConcatAttrs):
             mentioned |= {t for t in node.attrs.tables if t}
+        if isinstance(node.attrs, ir.TableAttrs):
+            mentioned.add(node.attrs.table)
     return dataclasses.replace(
         graph,
         nodes=tuple(nodes),

@@ -19,7 +19,7 @@ from agilenn_codegen.compiler import ir
 
 NHWC = (0, 2, 3, 1)
 SPATIAL = ("conv", "avgpool", "maxpool", "global_avgpool")
-FOLLOW_FIRST = ("add", "mul", "clamp", "slice", "concat")
+FOLLOW_FIRST = ("add", "mul", "clamp", "slice", "concat", "table")
 
 
 def identity(rank: int) -> tuple[int, ...]:
