@@ -13,8 +13,7 @@ import dataclasses
 
 import numpy as np
 
-from agilenn_codegen.compiler import ir
-from agilenn_codegen.compiler import numerics
+from agilenn_codegen.compiler import ir, numerics
 from agilenn_codegen.compiler.numerics import quantize_f32
 from agilenn_codegen.compiler.passes.graph_utils import prune
 from agilenn_codegen.errors import UserError
