@@ -28,7 +28,12 @@ def ort_session(model: Path | bytes):  # noqa: ANN201 - onnxruntime.InferenceSes
     try:
         return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own exception types
-        raise UserError(f"onnxruntime cannot load the model: {str(exc).splitlines()[0]}") from None
+        raise UserError(f"onnxruntime cannot load the model: {_first_line(exc)}") from None
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def run_reference(
@@ -43,7 +48,10 @@ def run_reference(
     results: list[list[np.ndarray]] = [[] for _ in output_names]
     for i in range(count):
         feeds = {name: samples[name][i].reshape(input_shapes[name]) for name in samples}
-        outputs = session.run(list(output_names), feeds)
+        try:
+            outputs = session.run(list(output_names), feeds)
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise UserError(f"onnxruntime cannot run the model on sample {i}: {_first_line(exc)}") from None
         for j, value in enumerate(outputs):
             results[j].append(np.asarray(value))
     return [np.stack(r) for r in results]

@@ -8,6 +8,8 @@ input scale, so QuantizeLinear's round-half-to-even is exercised).
 
 from __future__ import annotations
 
+import zipfile
+import zlib
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -72,19 +74,28 @@ def load_samples(path: Path, graph: ir.Graph) -> dict[str, np.ndarray]:
     """Read user samples: .npy for a single-input model, .npz keyed by input name otherwise."""
     if not path.exists():
         raise UserError(f"{path}: no such file")
+    if path.is_dir():
+        raise UserError(f"{path}: is a directory, expected an .npy or .npz file")
+    arrays: Mapping[str, np.ndarray]
     try:
-        if path.suffix == ".npz":
-            with np.load(path, allow_pickle=False) as data:
-                arrays: Mapping[str, np.ndarray] = {k: data[k] for k in data.files}
+        # np.load tells .npy from .npz by content, whatever the file is called
+        loaded = np.load(path, allow_pickle=False)
+        if isinstance(loaded, np.lib.npyio.NpzFile):
+            with loaded:
+                arrays = {k: loaded[k] for k in loaded.files}
         else:
-            arrays = {graph.inputs[0]: np.load(path, allow_pickle=False)}
-            if len(graph.inputs) != 1:
-                raise UserError(
-                    f"{path}: the model has {len(graph.inputs)} inputs; pass an .npz keyed by "
-                    f"input name ({', '.join(graph.inputs)})"
-                )
-    except (OSError, ValueError, EOFError) as exc:
-        raise UserError(f"{path}: cannot read samples ({exc})") from None
+            arrays = {graph.inputs[0]: loaded}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        # numpy falls back to unpickling anything without the .npy/.npz magic, which allow_pickle=False refuses
+        reason = "not a NumPy .npy/.npz file" if "pickle" in str(exc) else str(exc)
+        raise UserError(
+            f"{path}: cannot read samples ({reason})", hint="write them with numpy.save (.npy) or numpy.savez (.npz)"
+        ) from None
+    if not isinstance(loaded, np.lib.npyio.NpzFile) and len(graph.inputs) != 1:
+        raise UserError(
+            f"{path}: the model has {len(graph.inputs)} inputs; pass an .npz keyed by "
+            f"input name ({', '.join(graph.inputs)})"
+        )
     if len(arrays) == 1 and len(graph.inputs) == 1:
         arrays = {graph.inputs[0]: next(iter(arrays.values()))}
     result = {}
@@ -101,7 +112,11 @@ def load_samples(path: Path, graph: ir.Graph) -> dict[str, np.ndarray]:
             raise UserError(
                 f"{path}: input '{name}' has shape {list(array.shape)}; expected (samples, {', '.join(map(str, want))})"
             )
+        if array.shape[0] == 0:
+            raise UserError(f"{path}: input '{name}' has no samples (shape {list(array.shape)})")
         dtype = graph.tensor(name).dtype.numpy
+        if array.dtype.kind not in "biuf":
+            raise UserError(f"{path}: input '{name}' holds {array.dtype} values; expected numbers ({dtype})")
         result[name] = np.ascontiguousarray(array.astype(dtype, casting="same_kind" if dtype.kind == "f" else "unsafe"))
         counts.add(array.shape[0])
     if len(counts) != 1:

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from agilenn_codegen.commands.output_paths import check_output_dir
 from agilenn_codegen.errors import UserError
 
 
@@ -32,6 +33,7 @@ def command(
     tgt = load_target(target)
     if model.is_dir():
         raise UserError(f"{model}: is a directory; pass the int8 .onnx file")
+    check_output_dir(out, "--out")
 
     def show(stage: str, graph: object) -> None:
         if dump_ir:
@@ -41,14 +43,17 @@ def command(
     command_line = f"agilenn codegen {shlex.quote(str(model))} --target {tgt.name} --out {shlex.quote(str(out))}"
     if name:
         command_line += f" --name {shlex.quote(name)}"
-    library = generate(
-        graph,
-        tgt,
-        out,
-        command=command_line,
-        name=name,
-        check=lambda manifest: check_fit(manifest, allow_overflow=allow_overflow),
-    )
+    try:
+        library = generate(
+            graph,
+            tgt,
+            out,
+            command=command_line,
+            name=name,
+            check=lambda manifest: check_fit(manifest, allow_overflow=allow_overflow),
+        )
+    except OSError as exc:
+        raise UserError(f"{out}: cannot write the library ({exc.strerror or exc})") from None
     problems = check_fit(library.manifest, allow_overflow=True)
     totals = library.manifest["totals"]
     console.print(

@@ -26,13 +26,20 @@ def command(
     report: Path = typer.Option(None, "--report", help="Also write the result as JSON."),
 ) -> None:
     """Check the generated C bit-exact against onnxruntime, natively (host) or on an emulated Cortex-M."""
+    from agilenn_codegen.commands.output_paths import check_output_dir, check_output_file
     from agilenn_codegen.errors import UserError
     from agilenn_codegen.targets import load_target
     from agilenn_codegen.verify import verify_model
 
     tgt = load_target(target)
     if sanitize and not tgt.is_host:
-        raise UserError("--sanitize works with --target host only")
+        raise UserError(f"--sanitize works with --target host only (got --target {tgt.name})")
+    if work_dir is not None:
+        check_output_dir(work_dir, "--work-dir")
+    if save_outputs is not None:
+        check_output_dir(save_outputs, "--save-outputs")
+    if report is not None:
+        check_output_file(report, "--report")
     console = Console()
     with console.status(f"building and running {model.name} on {tgt.name}..."):
         result = verify_model(

@@ -97,8 +97,11 @@ def quantized_output(builder: GraphBuilder, name: str, shape: tuple[int, ...], q
 
 
 def check_symmetric_weight(node: OnnxNode, name: str, quant: ir.QParams) -> None:
-    if any(z != 0 for z in quant.zero_point):
+    nonzero = sorted({z for z in quant.zero_point if z != 0})
+    if nonzero:
+        shown = ", ".join(str(z) for z in nonzero[:4]) + (", ..." if len(nonzero) > 4 else "")
         raise UserError(
-            f"{node.label}: weight '{name}' has non-zero zero points; the runtime supports symmetric weights",
+            f"{node.label}: weight '{name}' has non-zero zero points ({shown}); the runtime supports "
+            "symmetric weights (zero point 0)",
             hint="quantize with symmetric weights (agilenn quantize does)",
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 from agilenn_codegen.compiler import ir
 from agilenn_codegen.compiler.frontend import GraphBuilder, OnnxNode
 from agilenn_codegen.compiler.ops import parser
+from agilenn_codegen.compiler.ops.common import check_symmetric_weight
 from agilenn_codegen.errors import UserError
 
 
@@ -41,11 +42,7 @@ def parse_dequantize(node: OnnxNode, builder: GraphBuilder) -> None:
             raise UserError(f"{node.label}: constant '{name}' is {const.dtype}; int8 weights / int32 biases expected")
         axis = int(node.attr("axis", 1))
         quant = builder.qparams(node, 1, 2, axis=axis % max(const.ndim, 1))
-        if any(z != 0 for z in quant.zero_point):
-            raise UserError(
-                f"{node.label}: weight '{name}' has non-zero zero points; the runtime supports symmetric weights",
-                hint="quantize with symmetric weights (agilenn quantize does)",
-            )
+        check_symmetric_weight(node, name, quant)
         builder.set_quant(node, name, quant)
         builder.dequantized_constants[node.outputs[0]] = (name, quant)
         return

@@ -1,0 +1,544 @@
+"""Bad input to `agilenn codegen`, `verify` and `inspect` gets one clear error and exit code 2.
+
+Every case goes through ``cli.main([...])``: the return code must be 2, stderr must hold exactly one
+``error:`` line naming the file, node or op at fault and what was expected, and no traceback may
+appear anywhere. Where codegen refuses a model, its output folder is not created (or left as it
+was). A few positive cases pin what must keep working (a dynamic batch axis, --allow-overflow).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import modelzoo
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from agilenn_codegen.cli import main
+from agilenn_codegen.errors import UserError
+
+TINY = Path(__file__).resolve().parents[1] / "examples" / "models" / "tiny_cnn_int8.onnx"
+COMMANDS = ("codegen", "verify", "inspect")
+
+
+# --------------------------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------------------------
+
+
+def _argv(command: str, model: Path, out: Path, *extra: str) -> list[str]:
+    if command == "codegen":
+        return ["codegen", str(model), "--out", str(out), *extra]
+    if command == "verify":
+        return ["verify", str(model), "--target", "host", "--count", "1", *extra]
+    return ["inspect", str(model), *extra]
+
+
+def _run(capsys: pytest.CaptureFixture[str], argv: Sequence[str]) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def expect_user_error(capsys: pytest.CaptureFixture[str], argv: Sequence[str], *fragments: str) -> str:
+    """Run the CLI; check exit code 2, exactly one `error:` line, no traceback, and every fragment."""
+    code, out, err = _run(capsys, argv)
+    assert "Traceback" not in out + err, out + err
+    assert code == 2, f"exit code {code}\nstdout:\n{out}\nstderr:\n{err}"
+    error_lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(error_lines) == 1, err
+    for fragment in fragments:
+        assert fragment.lower() in err.lower(), f"{fragment!r} not in:\n{err}"
+    return err
+
+
+def expect_error_all_commands(capsys: pytest.CaptureFixture[str], tmp_path: Path, model: Path, *fragments: str) -> None:
+    """The same bad model is refused by codegen, verify and inspect; codegen writes nothing."""
+    for command in COMMANDS:
+        out = tmp_path / f"out_{command}"
+        expect_user_error(capsys, _argv(command, model, out), *fragments)
+        assert not out.exists()
+
+
+def edited(src: Path, dst: Path, edit: Callable[[onnx.ModelProto], None]) -> Path:
+    """Load `src`, apply `edit` to the ModelProto, save as `dst` (no checks: models may be invalid)."""
+    model = onnx.load(str(src))
+    edit(model)
+    dst.write_bytes(model.SerializeToString())
+    return dst
+
+
+def initializer(model: onnx.ModelProto, name: str) -> onnx.TensorProto:
+    return next(i for i in model.graph.initializer if i.name == name)
+
+
+def replace_initializer(model: onnx.ModelProto, name: str, value: np.ndarray) -> None:
+    init = initializer(model, name)
+    init.CopyFrom(numpy_helper.from_array(value, name))
+
+
+def node_of(model: onnx.ModelProto, op_type: str) -> onnx.NodeProto:
+    return next(n for n in model.graph.node if n.op_type == op_type)
+
+
+# --------------------------------------------------------------------------------------------
+# models (built once per module: quantization is the slow part)
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("models")
+    zoo = modelzoo.conv_model(np.random.default_rng(0), shape=(1, 3, 8, 8), out_channels=4, activation="relu")
+    big = modelzoo.conv_model(np.random.default_rng(1), shape=(1, 8, 48, 48), out_channels=16)
+    dyn = modelzoo.conv_model(np.random.default_rng(2), shape=(1, 3, 8, 8), out_channels=4, batch="N")
+    return {
+        "float": zoo.save(root / "conv_float.onnx"),
+        "qoperator": modelzoo.quantized(zoo, "qoperator", False, root / "qop"),
+        "qdq": modelzoo.quantized(zoo, "qdq", False, root / "qdq"),
+        "big": modelzoo.quantized(big, "qoperator", True, root / "big"),
+        "dynamic_batch": modelzoo.quantized(dyn, "qdq", True, root / "dyn"),
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# files that are not ONNX models
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_text_file(capsys: pytest.CaptureFixture[str], tmp_path: Path, command: str) -> None:
+    path = tmp_path / "notes.onnx"
+    path.write_text("this is not an ONNX model, just some text\n")
+    expect_user_error(capsys, _argv(command, path, tmp_path / "out"), str(path), "onnx")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_random_bytes(capsys: pytest.CaptureFixture[str], tmp_path: Path, command: str) -> None:
+    path = tmp_path / "noise.onnx"
+    path.write_bytes(np.random.default_rng(7).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+    expect_user_error(capsys, _argv(command, path, tmp_path / "out"), str(path), "onnx")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_empty_file(capsys: pytest.CaptureFixture[str], tmp_path: Path, command: str) -> None:
+    path = tmp_path / "empty.onnx"
+    path.write_bytes(b"")
+    expect_user_error(capsys, _argv(command, path, tmp_path / "out"), str(path), "empty")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+@pytest.mark.parametrize("fraction", [0.5, 0.9])
+def test_truncated_model(capsys: pytest.CaptureFixture[str], tmp_path: Path, command: str, fraction: float) -> None:
+    data = TINY.read_bytes()
+    path = tmp_path / "truncated.onnx"
+    path.write_bytes(data[: int(len(data) * fraction)])
+    expect_user_error(capsys, _argv(command, path, tmp_path / "out"), str(path))
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_directory(capsys: pytest.CaptureFixture[str], tmp_path: Path, command: str) -> None:
+    folder = tmp_path / "a_folder.onnx"
+    folder.mkdir()
+    expect_user_error(capsys, _argv(command, folder, tmp_path / "out"), str(folder), "directory")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_missing_path(capsys: pytest.CaptureFixture[str], tmp_path: Path, command: str) -> None:
+    path = tmp_path / "nowhere" / "model.onnx"
+    expect_user_error(capsys, _argv(command, path, tmp_path / "out"), str(path), "no such file")
+    assert not (tmp_path / "out").exists()
+
+
+# --------------------------------------------------------------------------------------------
+# models the compiler does not take
+# --------------------------------------------------------------------------------------------
+
+
+def test_float_model(capsys: pytest.CaptureFixture[str], tmp_path: Path, models: dict[str, Path]) -> None:
+    expect_error_all_commands(capsys, tmp_path, models["float"], "not quantized", "agilenn quantize")
+
+
+def _append_float_op(op_type: str, **attrs: object) -> Callable[[onnx.ModelProto], None]:
+    def edit(model: onnx.ModelProto) -> None:
+        graph = model.graph
+        old = graph.output[0].name
+        new = f"{old}_{op_type.lower()}"
+        graph.node.append(helper.make_node(op_type, [old], [new], name=f"extra_{op_type}", **attrs))
+        output = onnx.ValueInfoProto()
+        output.CopyFrom(graph.output[0])
+        output.name = new
+        del graph.output[:]
+        graph.output.append(output)
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    "fmt,op_type,attrs",
+    [("qoperator", "Sigmoid", {}), ("qdq", "Softmax", {"axis": 1}), ("qdq", "LeakyRelu", {"alpha": 0.1})],
+)
+def test_unsupported_float_op(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    models: dict[str, Path],
+    fmt: str,
+    op_type: str,
+    attrs: dict[str, object],
+) -> None:
+    path = edited(models[fmt], tmp_path / f"{op_type}.onnx", _append_float_op(op_type, **attrs))
+    expect_error_all_commands(
+        capsys, tmp_path, path, f"extra_{op_type}", f"op {op_type}", "not supported", "supported ops:", "QLinearConv"
+    )
+
+
+@pytest.mark.parametrize("new_op", ["QLinearConvTranspose", "Tanh"])
+def test_hand_edited_op_type(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, models: dict[str, Path], new_op: str
+) -> None:
+    """An op type nobody knows (the ONNX checker would reject it) or a real one the runtime lacks."""
+
+    def edit(model: onnx.ModelProto) -> None:
+        node = node_of(model, "QLinearConv" if new_op.startswith("Q") else "DequantizeLinear")
+        node.op_type = new_op
+        node.name = "edited_node"
+        if new_op == "Tanh":
+            del node.input[1:]
+
+    path = edited(models["qoperator"], tmp_path / "edited.onnx", edit)
+    expect_error_all_commands(capsys, tmp_path, path, "edited_node", new_op, "not supported", "supported ops:")
+
+
+def test_unsupported_custom_domain_op(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, models: dict[str, Path]
+) -> None:
+    def edit(model: onnx.ModelProto) -> None:
+        _append_float_op("Gelu")(model)
+        model.graph.node[-1].domain = "com.microsoft"
+        model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
+
+    path = edited(models["qoperator"], tmp_path / "gelu.onnx", edit)
+    expect_error_all_commands(capsys, tmp_path, path, "extra_Gelu", "com.microsoft", "supported ops:")
+
+
+def _set_input_dim(model: onnx.ModelProto, axis: int, symbol: str) -> None:
+    dim = model.graph.input[0].type.tensor_type.shape.dim[axis]
+    dim.Clear()
+    dim.dim_param = symbol
+
+
+def test_dynamic_spatial_dimension(capsys: pytest.CaptureFixture[str], tmp_path: Path, models: dict[str, Path]) -> None:
+    path = edited(models["qoperator"], tmp_path / "dyn_h.onnx", lambda m: _set_input_dim(m, 2, "height"))
+    expect_error_all_commands(capsys, tmp_path, path, "'input'", "dynamic dimension 'height'", "axis 2", "static")
+
+
+def test_dynamic_batch_is_accepted(capsys: pytest.CaptureFixture[str], tmp_path: Path, models: dict[str, Path]) -> None:
+    model = models["dynamic_batch"]
+    assert onnx.load(str(model)).graph.input[0].type.tensor_type.shape.dim[0].dim_param == "N"
+    out = tmp_path / "lib"
+    code, stdout, err = _run(capsys, ["codegen", str(model), "--target", "host", "--out", str(out)])
+    assert code == 0, stdout + err
+    assert (out / "manifest.json").is_file()
+    assert '"shape": [\n        1,' in (out / "manifest.json").read_text()
+    code, stdout, err = _run(capsys, ["verify", str(model), "--target", "host", "--count", "5"])
+    assert code == 0, stdout + err
+    assert "bit-exact" in stdout
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_unknown_target(capsys: pytest.CaptureFixture[str], tmp_path: Path, command: str) -> None:
+    argv = _argv(command, TINY, tmp_path / "out")
+    argv = [a for a in argv if a not in ("--target", "host")] + ["--target", "esp32-nonexistent"]
+    expect_user_error(capsys, argv, "unknown target 'esp32-nonexistent'", "available targets", "host", "stm32f103")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("fmt", ["qoperator", "qdq"])
+def test_nonzero_weight_zero_point(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, models: dict[str, Path], fmt: str
+) -> None:
+    def edit(model: onnx.ModelProto) -> None:
+        if fmt == "qoperator":
+            zp_name = node_of(model, "QLinearConv").input[5]
+        else:
+            zp_name = next(
+                n.input[2] for n in model.graph.node if n.op_type == "DequantizeLinear" and "w_" in n.input[0]
+            )
+        replace_initializer(model, zp_name, np.array(3, np.int8))
+
+    path = edited(models[fmt], tmp_path / "asym_weights.onnx", edit)
+    expect_error_all_commands(capsys, tmp_path, path, "w_1_quantized", "non-zero zero points (3)", "symmetric weights")
+
+
+class _Reader:
+    """A minimal onnxruntime CalibrationDataReader over one input."""
+
+    def __init__(self, name: str, data: np.ndarray) -> None:
+        self._items = iter([{name: data[i : i + 1]} for i in range(len(data))])
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        return next(self._items, None)
+
+
+@pytest.mark.parametrize("fmt", ["qoperator", "qdq"])
+def test_uint8_activations(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, models: dict[str, Path], fmt: str
+) -> None:
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+
+    calibration = np.random.default_rng(3).standard_normal((8, 3, 8, 8)).astype(np.float32)
+    path = tmp_path / f"uint8_{fmt}.onnx"
+    quantize_static(
+        str(models["float"]),
+        str(path),
+        _Reader("input", calibration),
+        quant_format=QuantFormat.QOperator if fmt == "qoperator" else QuantFormat.QDQ,
+        activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
+    )
+    expect_error_all_commands(capsys, tmp_path, path, "uint8", "int8 activations", "QInt8")
+
+
+# --------------------------------------------------------------------------------------------
+# malformed graphs: no protobuf surprise may escape as a traceback
+# --------------------------------------------------------------------------------------------
+
+
+def test_qlinearconv_missing_required_inputs(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, models: dict[str, Path]
+) -> None:
+    def edit(model: onnx.ModelProto) -> None:
+        node = node_of(model, "QLinearConv")
+        del node.input[4:]
+
+    path = edited(models["qoperator"], tmp_path / "short.onnx", edit)
+    expect_error_all_commands(capsys, tmp_path, path, "conv_")
+
+
+def test_qlinearconv_scale_not_initializer(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, models: dict[str, Path]
+) -> None:
+    """The weight scale comes from a graph input instead of an initializer."""
+
+    def edit(model: onnx.ModelProto) -> None:
+        node = node_of(model, "QLinearConv")
+        node.input[4] = "runtime_scale"
+        model.graph.input.append(helper.make_tensor_value_info("runtime_scale", TensorProto.FLOAT, []))
+
+    path = edited(models["qoperator"], tmp_path / "scale_input.onnx", edit)
+    expect_error_all_commands(capsys, tmp_path, path, "runtime_scale", "constant initializer")
+
+
+def test_com_microsoft_op_missing_inputs_and_outputs(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, models: dict[str, Path]
+) -> None:
+    """onnx's checker does not know com.microsoft ops: the front end must check their arity itself."""
+
+    def edit(model: onnx.ModelProto) -> None:
+        graph = model.graph
+        conv_out = node_of(model, "QLinearConv").output[0]
+        graph.node.append(
+            helper.make_node("QLinearAdd", [conv_out], ["added"], name="broken_add", domain="com.microsoft")
+        )
+        graph.node.append(
+            helper.make_node("QLinearGlobalAveragePool", [conv_out], [], name="no_outputs", domain="com.microsoft")
+        )
+        model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
+
+    path = edited(models["qoperator"], tmp_path / "broken_add.onnx", edit)
+    expect_error_all_commands(capsys, tmp_path, path, "broken_add", "QLinearAdd")
+
+
+def test_malformed_attribute_of_custom_op(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, models: dict[str, Path]
+) -> None:
+    def edit(model: onnx.ModelProto) -> None:
+        graph = model.graph
+        conv = node_of(model, "QLinearConv")
+        graph.node.append(
+            helper.make_node(
+                "QLinearGlobalAveragePool",
+                [conv.output[0], conv.input[6], conv.input[7], conv.input[6], conv.input[7]],
+                ["pooled"],
+                name="odd_pool",
+                domain="com.microsoft",
+                channels_last="yes",
+            )
+        )
+        model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
+
+    path = edited(models["qoperator"], tmp_path / "odd_attr.onnx", edit)
+    expect_error_all_commands(capsys, tmp_path, path, "odd_pool", "malformed", "channels_last='yes'")
+
+
+def test_corrupt_initializer(capsys: pytest.CaptureFixture[str], tmp_path: Path, models: dict[str, Path]) -> None:
+    def edit(model: onnx.ModelProto) -> None:
+        weight = initializer(model, node_of(model, "QLinearConv").input[3])
+        weight.raw_data = weight.raw_data[:5]
+
+    path = edited(models["qoperator"], tmp_path / "corrupt_init.onnx", edit)
+    expect_error_all_commands(capsys, tmp_path, path, "w_1_quantized")
+
+
+def test_onnxruntime_rejects_model(capsys: pytest.CaptureFixture[str], tmp_path: Path, models: dict[str, Path]) -> None:
+    """A model the front end accepts but onnxruntime cannot load: verify's oracle fails cleanly."""
+
+    def edit(model: onnx.ModelProto) -> None:
+        node = node_of(model, "QLinearConv")
+        model.graph.initializer.append(numpy_helper.from_array(np.array(0, np.uint8), "uint8_w_zero_point"))
+        node.input[5] = "uint8_w_zero_point"
+
+    path = edited(models["qoperator"], tmp_path / "ort_rejects.onnx", edit)
+    expect_user_error(capsys, _argv("verify", path, tmp_path / "out"), "onnxruntime")
+
+
+def test_onnxruntime_session_failure_is_a_user_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import onnxruntime
+
+    from agilenn_codegen.reference import ort_session
+
+    def explode(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("[ONNXRuntimeError] : 1 : FAIL : something is off\nsecond line")
+
+    monkeypatch.setattr(onnxruntime, "InferenceSession", explode)
+    with pytest.raises(UserError, match=r"onnxruntime cannot load the model: .*something is off"):
+        ort_session(TINY)
+
+
+# --------------------------------------------------------------------------------------------
+# target memory
+# --------------------------------------------------------------------------------------------
+
+
+def test_model_does_not_fit(capsys: pytest.CaptureFixture[str], tmp_path: Path, models: dict[str, Path]) -> None:
+    model = models["big"]
+    out = tmp_path / "lib"
+    err = expect_user_error(
+        capsys,
+        ["codegen", str(model), "--target", "stm32f103", "--out", str(out)],
+        "does not fit target stm32f103",
+        "RAM: needs",
+        "20,480",
+        "--allow-overflow",
+    )
+    assert not out.exists(), err
+
+    # an existing output folder is left exactly as it was
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    expect_user_error(capsys, ["codegen", str(model), "--target", "stm32f103", "--out", str(out)], "20,480")
+    assert sorted(p.name for p in out.iterdir()) == ["keep.txt"]
+    assert (out / "keep.txt").read_text() == "mine"
+
+    code, stdout, err = _run(
+        capsys, ["codegen", str(model), "--target", "stm32f103", "--out", str(out), "--allow-overflow"]
+    )
+    assert code == 0, stdout + err
+    assert "warning:" in stdout and "does not fit" in stdout and "20,480" in stdout
+    assert (out / "manifest.json").is_file() and (out / "keep.txt").read_text() == "mine"
+
+
+def test_inspect_shows_overflow_without_failing(capsys: pytest.CaptureFixture[str], models: dict[str, Path]) -> None:
+    code, stdout, err = _run(capsys, ["inspect", str(models["big"]), "--target", "stm32f103"])
+    assert code == 0, stdout + err
+    assert "does not fit" in stdout and "20,480" in stdout
+
+
+def test_codegen_out_is_a_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    out = tmp_path / "taken"
+    out.write_text("a file")
+    expect_user_error(capsys, ["codegen", str(TINY), "--out", str(out)], str(out), "not a directory")
+    assert out.read_text() == "a file"
+
+
+# --------------------------------------------------------------------------------------------
+# verify options
+# --------------------------------------------------------------------------------------------
+
+
+def _verify(path: Path, *extra: str) -> list[str]:
+    return ["verify", str(TINY), "--target", "host", "--inputs", str(path), *extra]
+
+
+def test_verify_inputs_wrong_shape(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "samples.npy"
+    np.save(path, np.zeros((2, 3, 5), np.float32))
+    expect_user_error(capsys, _verify(path), str(path), "has shape [2, 3, 5]", "expected (samples, ")
+
+
+def test_verify_inputs_wrong_keys(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "samples.npz"
+    np.savez(path, images=np.zeros((2, 1, 28, 28), np.float32), labels=np.zeros(2, np.int64))
+    expect_user_error(capsys, _verify(path), str(path), "no array for model input", "images", "labels")
+
+
+@pytest.mark.parametrize(
+    "name,content",
+    [
+        ("garbage.npy", b"definitely not numpy"),
+        ("garbage_npy_header.npy", b"\x93NUMPY\x01\x00garbage"),
+        ("garbage.npz", b"PK\x03\x04 not really a zip"),
+        ("strings.npy", "strings"),
+        ("no_samples.npy", "empty"),
+    ],
+)
+def test_verify_inputs_unreadable(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, name: str, content: bytes | str
+) -> None:
+    path = tmp_path / name
+    if content == "strings":
+        np.save(path, np.full((2, 1, 28, 28), "x"))
+    elif content == "empty":
+        np.save(path, np.zeros((0, 1, 28, 28), np.float32))
+    else:
+        assert isinstance(content, bytes)
+        path.write_bytes(content)
+    err = expect_user_error(capsys, _verify(path), str(path))
+    assert {"garbage.npy": "not a NumPy", "strings.npy": "expected numbers", "no_samples.npy": "no samples"}.get(
+        name, ""
+    ) in err
+
+
+def test_verify_inputs_missing_and_directory(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    expect_user_error(capsys, _verify(tmp_path / "absent.npy"), "absent.npy", "no such file")
+    expect_user_error(capsys, _verify(tmp_path), str(tmp_path))
+
+
+@pytest.mark.parametrize("name", ["samples.npy", "npy_named.npz", "keyed.npz"])
+def test_verify_inputs_fine(capsys: pytest.CaptureFixture[str], tmp_path: Path, name: str) -> None:
+    """Control: good samples pass (so the errors above are about the data); .npy vs .npz by content."""
+    path = tmp_path / name
+    data = np.random.default_rng(0).uniform(-1, 1, (3, 1, 28, 28)).astype(np.float32)
+    with path.open("wb") as f:
+        if name == "keyed.npz":
+            np.savez(f, input=data)
+        else:
+            np.save(f, data)
+    code, stdout, err = _run(capsys, _verify(path))
+    assert code == 0, stdout + err
+
+
+@pytest.mark.parametrize("target", ["stm32f746", "stm32f103"])
+def test_verify_sanitize_needs_host(capsys: pytest.CaptureFixture[str], target: str) -> None:
+    expect_user_error(capsys, ["verify", str(TINY), "--target", target, "--sanitize"], "--sanitize", "host")
+
+
+@pytest.mark.parametrize("option", ["--work-dir", "--save-outputs", "--report"])
+def test_verify_output_paths(capsys: pytest.CaptureFixture[str], tmp_path: Path, option: str) -> None:
+    """Unusable output paths are refused before anything is built or run."""
+    taken = tmp_path / "taken"
+    taken.write_text("a file")
+    if option == "--report":
+        bad, fragment = tmp_path / "no_such_folder" / "report.json", "does not exist"
+    else:
+        bad, fragment = taken / "sub", "is a file"
+    expect_user_error(capsys, ["verify", str(TINY), "--count", "1", option, str(bad)], str(bad), fragment)
+    assert taken.read_text() == "a file"
