@@ -68,6 +68,7 @@ class Batches:
         pad: int = 0,
         rank: int = 0,
         world: int = 1,
+        device: str = "cpu",
     ) -> None:
         self.images = torch.from_numpy(np.array(split.images.transpose(0, 3, 1, 2), order="C"))
         self.labels = torch.from_numpy(split.labels)
@@ -79,6 +80,7 @@ class Batches:
         self.pad = pad if train else 0
         self.rank = rank
         self.world = world
+        self.device = torch.device(device)
         self.epoch = 0
 
     def _indices(self) -> torch.Tensor:
@@ -102,4 +104,4 @@ class Batches:
             x = self.images[idx].float() / 255.0
             if self.train:
                 x = augment(x, gen, self.flip, self.pad)
-            yield self.preprocess(x), self.labels[idx]
+            yield self.preprocess(x).to(self.device), self.labels[idx].to(self.device)

@@ -59,15 +59,15 @@ def evaluate_agilenn(
         total += int(y.numel())
         if importance is not None:
             imp, predicted = importance(out.features, y, create_graph=False)
-            s = skewness(imp, model.k).numpy()
-            correct = (predicted == y).numpy()
+            s = skewness(imp, model.k).cpu().numpy()
+            correct = (predicted == y).cpu().numpy()
             counts["reference"] += int(correct.sum())
             skews.append(s[correct])
             skews_all.append(s)
         if measure_bytes:
             with torch.no_grad():
                 _, idx = model.quantizer(out.features[:, model.k :])
-            idx_np = idx.numpy()
+            idx_np = idx.cpu().numpy()
             histogram += np.bincount(idx_np.reshape(-1), minlength=histogram.size)
             for sample in idx_np:
                 packed = pack_indices(sample, bits)

@@ -49,6 +49,10 @@ def _setup(cfg: TrainConfig, out: Path, resume: bool) -> tuple[RunPaths, Dist]:
         if paths.model.is_file() and not resume:
             raise UserError(f"{out} already holds a trained model", hint="choose another --out, or --resume")
         cfg.save(paths.config)
+    if cfg.device == "cuda" and ctx.enabled:  # one GPU per process
+        cfg.device = f"cuda:{ctx.local_rank}"
+    if cfg.device.startswith("cuda") and torch.device(cfg.device).index is not None:
+        torch.cuda.set_device(torch.device(cfg.device))
     return paths, ctx
 
 

@@ -57,6 +57,7 @@ class RunPaths:
 def save_model(path: Path, kind: str, cfg: TrainConfig, state: dict[str, Any], extra: dict[str, Any]) -> None:
     """Write model.pt: {kind, config, state_dict, extra}."""
     tmp = path.with_suffix(".tmp")
+    state = {k: v.detach().cpu() for k, v in state.items()}
     torch.save({"kind": kind, "config": cfg.to_dict(), "state_dict": state, "extra": extra}, tmp)
     tmp.replace(path)
 

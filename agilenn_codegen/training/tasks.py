@@ -37,6 +37,10 @@ class Task(Protocol):
         """What model.pt stores besides the model's state_dict."""
         ...
 
+    def to(self, device: torch.device) -> None:
+        """Move every network the task uses to `device`."""
+        ...
+
 
 class ReferenceTask:
     """Plain cross-entropy training of the reference NN (stem + body)."""
@@ -66,6 +70,10 @@ class ReferenceTask:
     def extra_state(self) -> dict[str, Any]:
         """Nothing extra."""
         return {}
+
+    def to(self, device: torch.device) -> None:
+        """Move the model."""
+        self.model.to(device)
 
 
 class AgileTask:
@@ -107,4 +115,10 @@ class AgileTask:
 
     def extra_state(self) -> dict[str, Any]:
         """The frozen reference (needed to measure skewness later) and the pre-processing statistics."""
-        return {"reference": self.reference.state_dict(), "preprocessing": self.preprocessing}
+        state = {k: v.cpu() for k, v in self.reference.state_dict().items()}
+        return {"reference": state, "preprocessing": self.preprocessing}
+
+    def to(self, device: torch.device) -> None:
+        """Move AgileNN and the frozen reference."""
+        self.model.to(device)
+        self.reference.to(device)

@@ -28,8 +28,10 @@ def make_batches(cfg: TrainConfig, data: ImageDataset, ctx: Dist) -> tuple[Batch
     pre = Preprocess(data.mean, data.std, cfg.data.resize)
     train = Batches(data.train.subset(cfg.data.train_limit), cfg.optim.batch_size, pre, train=True,
                     seed=cfg.optim.seed, flip=cfg.data.flip, pad=cfg.data.pad_crop, rank=ctx.rank,
-                    world=ctx.world)  # fmt: skip
-    test = Batches(data.test.subset(cfg.data.test_limit), max(cfg.optim.batch_size, 256), pre, train=False)
+                    world=ctx.world, device=cfg.device)  # fmt: skip
+    test = Batches(
+        data.test.subset(cfg.data.test_limit), max(cfg.optim.batch_size, 256), pre, train=False, device=cfg.device
+    )
     return train, test
 
 
@@ -60,14 +62,15 @@ def fit(
 ) -> list[dict[str, Any]]:
     """Train `task.model` for cfg.optim.epochs epochs; returns the per-epoch history."""
     device = torch.device(cfg.device)
-    model = task.model.to(device)
+    task.to(device)
+    model = task.model
     train_batches, test_batches = make_batches(cfg, data, ctx)
     optimizer = CosineSGDW(model, cfg.optim.lr, cfg.optim.momentum, cfg.optim.weight_decay,
                            cfg.optim.epochs * len(train_batches))  # fmt: skip
     history: list[dict[str, Any]] = []
     start_epoch = 0
     if resume and paths.checkpoint.is_file():
-        state = torch.load(paths.checkpoint, map_location=device, weights_only=False)
+        state = torch.load(paths.checkpoint, map_location="cpu", weights_only=False)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         history = state["history"]
@@ -75,7 +78,8 @@ def fit(
         torch.set_rng_state(state["rng"])
     module: torch.nn.Module = model
     if ctx.enabled:
-        module = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        ids = [device.index] if device.type == "cuda" and device.index is not None else None
+        module = DistributedDataParallel(model, device_ids=ids)
     for epoch in range(start_epoch, cfg.optim.epochs):
         train_batches.epoch = epoch
         model.train()
@@ -85,7 +89,7 @@ def fit(
         bar = tqdm(train_batches, desc=f"epoch {epoch + 1}/{cfg.optim.epochs}", disable=not (progress and ctx.is_main),
                    dynamic_ncols=True, leave=True)  # fmt: skip
         for x, y in bar:
-            loss, stats = task.train_step(module, x.to(device), y.to(device))
+            loss, stats = task.train_step(module, x, y)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
