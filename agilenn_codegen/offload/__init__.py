@@ -1,0 +1,54 @@
+"""The offloading protocol (docs/offload-protocol.md): symbols -> payload (raw or LZW) -> frames.
+
+This is the reference implementation; the device side is ``runtime_c/offload/`` and must produce the
+same bytes. Every decoder raises :class:`ProtocolError` (with a ``reason`` counter key) and nothing else
+on malformed input.
+"""
+
+from agilenn_codegen.offload.errors import ProtocolError
+from agilenn_codegen.offload.framing import (
+    DEFAULT_MAX_FRAGMENT,
+    HEADER_SIZE,
+    KIND_REPLY,
+    KIND_REQUEST,
+    MAGIC,
+    VERSION,
+    Frame,
+    Reassembler,
+    decode_frame,
+    decode_reply,
+    encode_frames,
+    encode_reply,
+    fragment_count,
+    model_id,
+)
+from agilenn_codegen.offload.lzw import lzw_decode, lzw_dictionary_bytes, lzw_encode
+from agilenn_codegen.offload.packing import pack_indices, raw_bits, unpack_indices
+from agilenn_codegen.offload.payload import PAYLOAD_HEADER_SIZE, decode_payload, encode_payload
+
+__all__ = [
+    "DEFAULT_MAX_FRAGMENT",
+    "HEADER_SIZE",
+    "KIND_REPLY",
+    "KIND_REQUEST",
+    "MAGIC",
+    "PAYLOAD_HEADER_SIZE",
+    "VERSION",
+    "Frame",
+    "ProtocolError",
+    "Reassembler",
+    "decode_frame",
+    "decode_payload",
+    "decode_reply",
+    "encode_frames",
+    "encode_payload",
+    "encode_reply",
+    "fragment_count",
+    "lzw_decode",
+    "lzw_dictionary_bytes",
+    "lzw_encode",
+    "model_id",
+    "pack_indices",
+    "raw_bits",
+    "unpack_indices",
+]

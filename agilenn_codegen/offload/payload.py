@@ -1,0 +1,66 @@
+"""One request body: a 7-byte header (encoding, N, K, b or W) and a raw or LZW body
+(docs/offload-protocol.md, section 2)."""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+
+from agilenn_codegen.offload.errors import ProtocolError
+from agilenn_codegen.offload.lzw import MAX_BITS, MIN_BITS, lzw_decode, lzw_encode
+from agilenn_codegen.offload.packing import pack_indices, packed_size, raw_bits, unpack_indices
+
+ENCODING_RAW = 0
+ENCODING_LZW = 1
+PAYLOAD_HEADER_SIZE = 7
+_HEADER = struct.Struct("<BIBB")  # encoding, N, K (0 encodes 256), b or W
+
+
+def encode_payload(symbols: np.ndarray, alphabet: int, max_bits: int) -> bytes:
+    """Header + body: LZW with code width ``max_bits`` (9..16) when its body is strictly shorter than the
+    raw packing, raw otherwise. ``max_bits=0`` disables LZW (raw only, for a device without the RAM)."""
+    flat = np.asarray(symbols).reshape(-1)
+    bits = raw_bits(alphabet)
+    if max_bits != 0 and not MIN_BITS <= max_bits <= MAX_BITS:
+        raise ValueError(f"max_bits must be 0 or in {MIN_BITS}..{MAX_BITS}, got {max_bits}")
+    if flat.size >= 1 << 32:
+        raise ValueError("too many symbols for a u32 count")
+    if flat.size and (flat.dtype.kind not in "iu" or int(flat.min()) < 0 or int(flat.max()) >= alphabet):
+        raise ValueError(f"symbols must be integers in [0, {alphabet})")
+    raw = pack_indices(flat, bits)
+    if max_bits != 0:
+        body = lzw_encode(flat, alphabet, max_bits)
+        if len(body) < len(raw):
+            return _HEADER.pack(ENCODING_LZW, flat.size, alphabet & 0xFF, max_bits) + body
+    return _HEADER.pack(ENCODING_RAW, flat.size, alphabet & 0xFF, bits) + raw
+
+
+def decode_payload(data: bytes, *, max_symbols: int) -> tuple[np.ndarray, int]:
+    """(symbols as uint8, alphabet K) of a payload; ProtocolError for anything malformed or over ``max_symbols``."""
+    data = bytes(data)
+    if len(data) < PAYLOAD_HEADER_SIZE:
+        raise ProtocolError("truncated", f"payload of {len(data)} bytes is shorter than its 7-byte header")
+    encoding, count, alphabet_byte, width = _HEADER.unpack_from(data)
+    alphabet = alphabet_byte if alphabet_byte != 0 else 256
+    body = data[PAYLOAD_HEADER_SIZE:]
+    if count > max_symbols:
+        raise ProtocolError("too_large", f"payload has {count} symbols, more than the {max_symbols} allowed")
+    if encoding == ENCODING_LZW:
+        if not MIN_BITS <= width <= MAX_BITS:
+            raise ProtocolError("bad_header", f"LZW code width W={width} is outside {MIN_BITS}..{MAX_BITS}")
+        return lzw_decode(body, alphabet, width, count), alphabet
+    if encoding != ENCODING_RAW:
+        raise ProtocolError("bad_encoding", f"unknown payload encoding {encoding}")
+    bits = raw_bits(alphabet)
+    if width != bits:
+        raise ProtocolError("bad_header", f"raw packing of K={alphabet} uses {bits} bits, header says {width}")
+    need = packed_size(count, bits)
+    if len(body) > need:
+        raise ProtocolError("trailing", f"{len(body) - need} byte(s) after the raw body")
+    symbols = unpack_indices(body, bits, count)
+    if need and body[-1] >> ((count * bits - 1) % 8 + 1):
+        raise ProtocolError("bad_padding", "non-zero pad bits after the last raw symbol")
+    if count and int(symbols.max()) >= alphabet:
+        raise ProtocolError("bad_symbol", f"raw symbol {int(symbols.max())} is not below K={alphabet}")
+    return symbols, alphabet
