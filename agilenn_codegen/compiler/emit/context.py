@@ -77,7 +77,9 @@ class EmitContext:
         tensor = self.graph.tensor(name)
         ctype = c_type or tensor.dtype.c_type
         if name in self.external:
-            return f"{'(const float *)' if const and ctype == 'float' else ''}{self.io_symbols[name]}"
+            if ctype == tensor.dtype.c_type:
+                return self.io_symbols[name]
+            return f"(({'const ' if const else ''}{ctype} *){self.io_symbols[name]})"
         if self.graph.is_constant(name):
             return self.const_array(name)
         assert self.graph.memory is not None

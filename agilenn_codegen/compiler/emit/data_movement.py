@@ -85,7 +85,7 @@ def emit_table(node: ir.Node, ctx: EmitContext) -> list[KernelCall]:
     attrs = node.attrs
     assert isinstance(attrs, ir.TableAttrs)
     src, dst = ctx.graph.tensor(node.inputs[0]), ctx.graph.tensor(node.outputs[0])
-    geometry = Strided((1, 1, 1, src.size), (0, 0, 0, 1), (0, 0, 0, 1))
+    geometry = gather(src, dst, tuple(range(len(src.shape))), f"node '{node.name}'")
     return [
         _copy_call(
             ctx,

@@ -60,6 +60,8 @@ def _output_layout(
     rank = len(out.shape)
     if node.op in SPATIAL:
         return NHWC
+    if node.op == "table" and node.outputs[0] in graph.outputs:
+        return identity(rank)  # the table copy gathers straight into the caller's order
     if node.op in FOLLOW_FIRST:
         return layouts[node.inputs[0]]
     if node.op == "transpose":

@@ -28,14 +28,13 @@ def alias_of(graph: ir.Graph, node: ir.Node) -> str | None:
 
 
 def external_tensors(graph: ir.Graph) -> set[str]:
-    """Tensors in the caller's buffers: float model inputs, and model outputs written by Dequantize."""
+    """Tensors in the caller's buffers: the model's float inputs, and every model output that a node
+    writes (as opposed to a reshape or transpose that only renames bytes already in the arena)."""
     producers = graph.producers()
     external = {n for n in graph.inputs if graph.tensor(n).dtype == ir.DType.FLOAT32}
     for name in graph.outputs:
         producer = producers.get(name)
-        if (producer is not None and producer.op == "dequantize") or (
-            producer is not None and producer.op == "fully_connected" and graph.tensor(name).dtype == ir.DType.FLOAT32
-        ):
+        if producer is not None and alias_of(graph, producer) is None:
             external.add(name)
     return external
 

@@ -257,7 +257,7 @@ agilenn_status_t tiny_cnn_int8_run(const float *input, float *logits)
     /* layer 0: quantize */
     /*   from ONNX node 'input_QuantizeLinear' (QuantizeLinear) */
     /*   float32[1, 1, 28, 28]@NCHW -> int8[1, 1, 28, 28]@NHWC, arena [1568, 2352) */
-    status = agilenn_quantize_f32_s8(&l0_params, (const float *)input, (int8_t *)(arena + 1568));
+    status = agilenn_quantize_f32_s8(&l0_params, input, (int8_t *)(arena + 1568));
     if (status != AGILENN_OK) {
         return status;
     }
