@@ -17,6 +17,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("train", "train"),
     ("evaluate", "evaluate"),
     ("export", "export"),
+    ("serve", "serve"),
 )
 
 

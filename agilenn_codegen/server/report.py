@@ -1,0 +1,43 @@
+"""Human (rich) and machine (JSON) views of the server counters."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def stats_table(snapshot: dict[str, Any], title: str = "agilenn serve") -> Table:
+    """One compact table of a :meth:`ServerStats.snapshot`."""
+    table = Table(title=title, show_header=True, title_justify="left")
+    table.add_column("counter")
+    table.add_column("value", justify="right")
+    table.add_row("uptime (s)", f"{snapshot['uptime_s']:.1f}")
+    table.add_row("datagrams", f"{snapshot['datagrams']:,}")
+    table.add_row("requests", f"{snapshot['requests']:,}")
+    table.add_row("replies", f"{snapshot['replies']:,}")
+    table.add_row("dropped", f"{snapshot['dropped']:,}")
+    for reason, count in snapshot["drops"].items():
+        table.add_row(f"  {reason}", f"{count:,}")
+    reassembly = snapshot["reassembly"]
+    table.add_row("reassembly pending / expired", f"{reassembly['pending']} / {reassembly['expired']}")
+    batches = snapshot["batches"]
+    mean = "-" if batches["mean_size"] is None else f"{batches['mean_size']:.2f}"
+    table.add_row("batches (mean size)", f"{batches['count']:,} ({mean})")
+    lat = snapshot["latency"]
+    table.add_row("latency p50 / p95 / max (ms)", f"{_ms(lat['p50_ms'])} / {_ms(lat['p95_ms'])} / {_ms(lat['max_ms'])}")
+    return table
+
+
+def write_json(path: Path, snapshot: dict[str, Any]) -> None:
+    """Write the snapshot to `path` atomically (a reader never sees half a file)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(snapshot, indent=2) + "\n")
+    os.replace(tmp, path)

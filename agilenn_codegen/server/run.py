@@ -1,0 +1,64 @@
+"""`agilenn serve` as a coroutine: start, report counters every few seconds, stop cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from pathlib import Path
+
+from rich.console import Console
+
+from agilenn_codegen.server.app import ServerHandle, ServerOptions, start_server
+from agilenn_codegen.server.report import stats_table, write_json
+
+
+def _report(handle: ServerHandle, console: Console, json_path: Path | None, title: str) -> None:
+    snapshot = handle.stats.snapshot()
+    console.print(stats_table(snapshot, title))
+    if json_path is not None:
+        write_json(json_path, snapshot | {"model_id": handle.model.spec.model_id, "address": list(handle.address)})
+
+
+async def serve(
+    model_dir: Path,
+    host: str,
+    port: int,
+    options: ServerOptions,
+    *,
+    stats_every_s: float,
+    json_path: Path | None,
+    console: Console,
+    stop: asyncio.Event | None = None,
+) -> ServerHandle:
+    """Serve until `stop` is set, SIGINT or SIGTERM; print (and write) the counters periodically and at the end."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    handle = await start_server(model_dir, host, port, options=options)
+    installed = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # not the main thread / Windows
+            loop.add_signal_handler(sig, stop.set)
+            installed.append(sig)
+    spec = handle.model.spec
+    address = handle.address
+    batching = f"batches of up to {handle.batch_max}" if handle.batch_max > 1 else "one request at a time"
+    console.print(
+        f"serving [bold]{model_dir}[/] (model id 0x{spec.model_id:08x}, {spec.num_classes} classes, "
+        f"{spec.channels}x{spec.height}x{spec.width} features, K={spec.num_centroids}) "
+        f"on udp://{address[0]}:{address[1]}, "
+        f"{batching}; Ctrl-C stops"
+    )
+    try:
+        while not stop.is_set():
+            timeout = stats_every_s if stats_every_s > 0 else None
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout)
+            if not stop.is_set():
+                _report(handle, console, json_path, "agilenn serve")
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+        await handle.close()
+        _report(handle, console, json_path, "agilenn serve: final counters")
+    return handle
