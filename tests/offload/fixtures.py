@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import functools
 import json
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -139,3 +141,13 @@ def reference_logits(model: TinyModel, symbols: np.ndarray) -> np.ndarray:
     session = _session(str(model.folder / "remote.onnx"))
     features = model.centroids[symbols.astype(np.intp)].reshape(1, model.channels, model.height, model.width)
     return np.asarray(session.run(None, {"remote_features": features})[0][0], dtype=np.float32)
+
+
+def settle(stats: Any, predicate: Callable[[dict[str, Any]], bool], timeout_s: float = 2.0) -> dict[str, Any]:
+    """Snapshots of `stats` until `predicate` holds (the server counts a reply just after sending it)."""
+    deadline = time.monotonic() + timeout_s
+    snap = stats.snapshot()
+    while not predicate(snap) and time.monotonic() < deadline:
+        time.sleep(0.002)
+        snap = stats.snapshot()
+    return snap

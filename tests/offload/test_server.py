@@ -31,6 +31,7 @@ from tests.offload.fixtures import (
     reference_logits,
     request_frames,
     request_payload,
+    settle,
 )
 
 TIMEOUT_S = 2.0  # generous: only reached when something is broken
@@ -157,7 +158,7 @@ def test_simultaneous_requests_run_as_one_batch_with_unbatched_answers(tiny: Tin
         finally:
             for sock in socks:
                 sock.close()
-        snap = srv.stats.snapshot()
+        snap = settle(srv.stats, lambda snap: snap["replies"] >= 8)
     assert snap["replies"] == 8
     assert snap["batches"]["count"] < 8  # at least two requests shared an onnxruntime call
 
@@ -228,7 +229,7 @@ def test_counters_name_each_refusal(tiny: TinyModel):
             for frame in frames[:1]:
                 sock.send(frame)
         _sync(sock, tiny)
-        snap = srv.stats.snapshot()
+        snap = settle(srv.stats, lambda snap: snap["replies"] >= 1)
     for reason in cases:
         assert snap["drops"].get(reason) == 1, (reason, snap["drops"])
     assert snap["replies"] == 1 and "internal" not in snap["drops"]
@@ -260,7 +261,7 @@ def test_unexpected_exception_is_counted_logged_once_and_serving_goes_on(
                             break
                         threading.Event().wait(0.005)
             _sync(sock, tiny)
-        snap = srv.stats.snapshot()
+        snap = settle(srv.stats, lambda snap: snap["replies"] >= 1)
     assert snap["drops"]["internal"] == 2
     assert len([r for r in caplog.records if "RuntimeError" in r.getMessage()]) == 1
     assert snap["replies"] == 1

@@ -1,0 +1,231 @@
+"""Fuzzing the server's datagram path: nothing a peer sends crashes it or gets a corrupt request accepted.
+
+Most examples go through :class:`RequestDecoder` and :func:`decode_request` directly (no sockets, so
+hypothesis can try many); a smaller set goes over UDP to a running server, which must still answer a
+valid request afterwards.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+import zlib
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from agilenn_codegen.offload import KIND_REPLY, KIND_REQUEST, ProtocolError, decode_frame, decode_reply, encode_frames
+from agilenn_codegen.server import ModelSpec, RequestDecoder, RequestError, ServerStats, ServerThread, decode_request
+from agilenn_codegen.server.model import parse_spec
+from tests.offload.fixtures import TinyModel, build_model_dir, random_symbols, reference_logits, request_frames, settle
+
+FAST = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FRAME_REASONS = {"truncated", "bad_magic", "bad_version", "bad_kind", "bad_length", "crc", "too_large", "bad_header"}
+SERVER_REASONS = FRAME_REASONS | {"oversize", "wrong_kind", "wrong_model", "conflict", "too_many_pending"}
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> TinyModel:
+    return build_model_dir(tmp_path_factory.mktemp("fuzz") / "export", height=4, width=4)
+
+
+@pytest.fixture(scope="module")
+def spec(tiny: TinyModel) -> ModelSpec:
+    return parse_spec(tiny.meta, tiny.folder / "agilenn.json")
+
+
+def _decoder(spec: ModelSpec) -> tuple[RequestDecoder, ServerStats]:
+    stats = ServerStats()
+    return RequestDecoder(spec, stats, max_datagram=1472, max_fragment=1444), stats
+
+
+def _valid_frames(tiny: TinyModel, seed: int, max_fragment: int = 1444) -> list[bytes]:
+    return request_frames(tiny, seed, random_symbols(tiny, np.random.default_rng(seed)), max_fragment)
+
+
+def _reframe(frame: bytes, **fields: int) -> bytes:
+    """Rewrite header fields of a valid frame and fix its CRC (a well-formed lie)."""
+    names = ("magic", "version", "kind", "index", "count", "model", "seq", "frag_len", "total")
+    values = dict(zip(names, struct.unpack_from("<4sBBHHIIHI", frame), strict=True))
+    values.update(fields)
+    header = struct.pack("<4sBBHHIIHI", *(values[n] for n in names))
+    body = frame[28:]
+    return header + struct.pack("<I", zlib.crc32(body, zlib.crc32(header))) + body
+
+
+def _one_drop(stats: ServerStats) -> str:
+    snap = stats.snapshot()
+    assert snap["dropped"] == 1 and snap["requests"] == 0, snap
+    (reason,) = snap["drops"]
+    return reason
+
+
+# --------------------------------------------------------------------------------------------
+# sans-IO: many examples
+# --------------------------------------------------------------------------------------------
+
+
+@FAST
+@given(data=st.binary(max_size=1600) | st.binary(max_size=200).map(lambda b: b"AGNN\x01" + b))
+def test_random_bytes_are_dropped_with_a_reason(spec: ModelSpec, data: bytes):
+    decoder, stats = _decoder(spec)
+    assert decoder.on_datagram(data, ("10.0.0.1", 1), now=0.0) is None
+    assert _one_drop(stats) in SERVER_REASONS
+
+
+@FAST
+@given(seed=st.integers(0, 2**16), flips=st.lists(st.integers(0, 10**6), min_size=1, max_size=3, unique=True))
+def test_bit_flips_are_never_accepted(tiny: TinyModel, spec: ModelSpec, seed: int, flips: list[int]):
+    frame = bytearray(_valid_frames(tiny, seed)[0])
+    positions = {f % (8 * len(frame)) for f in flips}
+    for bit in positions:
+        frame[bit // 8] ^= 1 << (bit % 8)
+    decoder, stats = _decoder(spec)
+    assert decoder.on_datagram(bytes(frame), "peer", now=0.0) is None  # CRC-32 catches every 1..3-bit error
+    assert _one_drop(stats) in FRAME_REASONS
+
+
+@FAST
+@given(seed=st.integers(0, 2**16), cut=st.integers(0, 10**6), extra=st.binary(min_size=1, max_size=40))
+def test_truncated_or_extended_frames_are_dropped(tiny: TinyModel, spec: ModelSpec, seed: int, cut: int, extra: bytes):
+    frame = _valid_frames(tiny, seed)[0]
+    decoder, stats = _decoder(spec)
+    assert decoder.on_datagram(frame[: cut % len(frame)], "peer", now=0.0) is None
+    assert _one_drop(stats) in {"truncated", "bad_length"}
+    decoder, stats = _decoder(spec)
+    assert decoder.on_datagram(frame + extra, "peer", now=0.0) is None
+    assert _one_drop(stats) == "bad_length"
+
+
+@FAST
+@given(
+    seed=st.integers(0, 2**16),
+    field=st.sampled_from(["version", "kind", "model", "frag_len", "total", "count", "index"]),
+    value=st.integers(0, 2**32 - 1),
+)
+def test_wellformed_lies_in_the_header_are_dropped(tiny: TinyModel, spec: ModelSpec, seed: int, field: str, value: int):
+    frame = _valid_frames(tiny, seed)[0]
+    limits = {"version": 0xFF, "kind": 0xFF, "frag_len": 0xFFFF, "count": 0xFFFF, "index": 0xFFFF}
+    value &= limits.get(field, 0xFFFFFFFF)
+    original = struct.unpack_from("<4sBBHHIIHI", frame)
+    position = {"version": 1, "kind": 2, "index": 3, "count": 4, "model": 5, "frag_len": 7, "total": 8}[field]
+    if original[position] == value:
+        return  # not a lie
+    decoder, stats = _decoder(spec)
+    assert decoder.on_datagram(_reframe(frame, **{field: value}), "peer", now=0.0) is None
+    reason = _one_drop(stats)
+    expected = {
+        "version": {"bad_version"},
+        "kind": {"bad_kind", "wrong_kind"},
+        "model": {"wrong_model"},
+        "frag_len": {"truncated", "bad_length"},
+        "total": {"too_large", "bad_length"},
+        "count": {"bad_header", "bad_length"},
+        "index": {"bad_header"},
+    }[field]
+    assert reason in expected, (field, value, reason)
+
+
+@FAST
+@given(payload=st.binary(max_size=120), seq=st.integers(0, 2**32 - 1))
+def test_garbage_payload_with_a_valid_crc_is_refused_or_valid(tiny: TinyModel, spec: ModelSpec, payload: bytes, seq):
+    """The CRC only says the bytes arrived as sent; the payload decoder must still refuse nonsense."""
+    decoder, stats = _decoder(spec)
+    request = None
+    for frame in encode_frames(KIND_REQUEST, tiny.model_id, seq, payload, 16):
+        request = decoder.on_datagram(frame, "peer", now=0.0) or request
+    if len(payload) > spec.max_payload:
+        assert request is None and set(stats.snapshot()["drops"]) == {"too_large"}
+        return
+    assert request is not None and request.payload == payload and request.seq == seq
+    try:
+        symbols = decode_request(spec, request.payload)
+    except (ProtocolError, RequestError) as exc:
+        assert exc.reason
+    else:
+        assert symbols.shape == (spec.num_symbols,) and int(symbols.max()) < spec.num_centroids
+
+
+@FAST
+@given(
+    ops=st.lists(
+        st.tuples(st.integers(0, 3), st.integers(0, 5), st.integers(1, 5), st.integers(0, 80), st.binary(max_size=30)),
+        max_size=30,
+    )
+)
+def test_fragment_soup_never_crashes_and_stays_bounded(tiny: TinyModel, spec: ModelSpec, ops: list):
+    """Random fragments (valid CRC) for a few sequences: only ProtocolError reasons, bounded pending state."""
+    decoder, stats = _decoder(spec)
+    for step, (seq, index, count, total, body) in enumerate(ops):
+        fields = (index, count, tiny.model_id, seq, len(body), total)
+        header = struct.pack("<4sBBHHIIHI", b"AGNN", 1, KIND_REQUEST, *fields)
+        frame = header + struct.pack("<I", zlib.crc32(body, zlib.crc32(header))) + body
+        request = decoder.on_datagram(frame, ("peer", seq % 2), now=step * 0.01)
+        if request is not None:
+            assert len(request.payload) == total <= spec.max_payload
+        assert decoder.pending() <= 2 * 4
+    snap = stats.snapshot()
+    assert set(snap["drops"]) <= SERVER_REASONS
+    assert snap["datagrams"] == len(ops)
+
+
+def test_pending_memory_is_capped_per_peer_and_expires(tiny: TinyModel, spec: ModelSpec):
+    decoder, stats = _decoder(spec)
+    firsts = [_valid_frames(tiny, seq, max_fragment=8)[0] for seq in range(10)]
+    for frame in firsts:
+        decoder.on_datagram(frame, "greedy", now=0.0)
+    assert decoder.pending() == 4 and stats.snapshot()["drops"] == {"too_many_pending": 6}
+    assert decoder.expire(now=5.0) == 4 and decoder.pending() == 0
+    assert stats.snapshot()["reassembly"] == {"pending": 0, "expired": 4}
+
+
+# --------------------------------------------------------------------------------------------
+# over UDP: the running server survives and still answers
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def server(tiny: TinyModel) -> Iterator[ServerThread]:
+    with ServerThread(tiny.folder) as running:
+        yield running
+
+
+def _mutations(tiny: TinyModel, rng: np.random.Generator) -> list[bytes]:
+    frames = _valid_frames(tiny, int(rng.integers(0, 2**16)), max_fragment=16)
+    out: list[bytes] = [bytes(rng.integers(0, 256, size=int(rng.integers(0, 200)), dtype=np.uint8))]
+    flipped = bytearray(frames[0])
+    flipped[int(rng.integers(0, len(flipped)))] ^= 1 << int(rng.integers(0, 8))
+    out += [bytes(flipped), frames[0][: int(rng.integers(0, len(frames[0])))], frames[-1] + b"\0"]
+    out += [_reframe(frames[0], model=tiny.model_id ^ 0x100), _reframe(frames[0], version=2), b"\xff" * 3000]
+    out += [_reframe(frames[0], kind=KIND_REPLY), _reframe(frames[0], total=1 << 20)]
+    return out
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 2**32 - 1))
+def test_server_survives_fuzz_and_still_answers(tiny: TinyModel, server: ServerThread, seed: int):
+    rng = np.random.default_rng(seed)
+    before = server.stats.snapshot()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.connect(server.address)
+        datagrams = _mutations(tiny, rng)
+        for datagram in datagrams:
+            sock.send(datagram)
+        symbols = random_symbols(tiny, rng)
+        for frame in request_frames(tiny, 7, symbols, max_fragment=16):
+            sock.send(frame)
+        sock.settimeout(2.0)
+        while True:
+            frame = decode_frame(sock.recv(65536))
+            if frame.seq == 7:
+                break
+        assert np.array_equal(decode_reply(frame.payload), reference_logits(tiny, symbols))
+    after = settle(server.stats, lambda snap: snap["replies"] > before["replies"])
+    assert after["replies"] == before["replies"] + 1
+    assert after["dropped"] - before["dropped"] == len(datagrams)
+    assert "internal" not in after["drops"]
+    for reason in ("wrong_model", "bad_version", "oversize", "wrong_kind", "too_large"):
+        assert after["drops"].get(reason, 0) > before["drops"].get(reason, 0), reason
