@@ -1,0 +1,70 @@
+/* agilenn_encode_payload - a request payload: header + LZW body if strictly shorter than raw, else raw. */
+#include "agilenn_offload.h"
+
+static void write_header(uint8_t *out, uint8_t encoding, uint32_t count, uint32_t alphabet, uint8_t width)
+{
+    out[0] = encoding;
+    out[1] = (uint8_t)count;
+    out[2] = (uint8_t)(count >> 8);
+    out[3] = (uint8_t)(count >> 16);
+    out[4] = (uint8_t)(count >> 24);
+    out[5] = (uint8_t)alphabet; /* K = 256 is written as 0 */
+    out[6] = width;
+}
+
+agilenn_status_t agilenn_encode_payload(const agilenn_payload_params_t *p, const uint8_t *symbols, uint16_t *state,
+                                        size_t state_bytes, uint8_t *out, size_t capacity, size_t *out_len)
+{
+    uint32_t K, bits, i;
+    uint64_t raw_bytes;
+    size_t body = 0u;
+    agilenn_status_t status;
+    if (p == NULL || out == NULL || out_len == NULL || (p->count > 0u && symbols == NULL)) {
+        return AGILENN_ERR_ARGUMENT;
+    }
+    K = p->alphabet;
+    if (K < 1u || K > 256u) {
+        return AGILENN_ERR_ARGUMENT;
+    }
+    if (p->max_bits != 0u && (p->max_bits < AGILENN_LZW_MIN_BITS || p->max_bits > AGILENN_LZW_MAX_BITS)) {
+        return AGILENN_ERR_ARGUMENT;
+    }
+    if (capacity < AGILENN_PAYLOAD_HEADER_SIZE) {
+        return AGILENN_ERR_NO_SPACE;
+    }
+    bits = AGILENN_RAW_BITS(K);
+    raw_bytes = AGILENN_PACKED_BYTES(p->count, bits);
+    if (p->max_bits != 0u && raw_bytes > 0u) {
+        /* LZW only if its body is strictly shorter than raw: cap it at raw_bytes - 1 */
+        const agilenn_lzw_params_t lp = {p->count, (uint16_t)K, p->max_bits};
+        size_t cap = capacity - AGILENN_PAYLOAD_HEADER_SIZE;
+        if ((uint64_t)cap > raw_bytes - 1u) {
+            cap = (size_t)(raw_bytes - 1u);
+        }
+        status = agilenn_lzw_encode(&lp, symbols, state, state_bytes, out + AGILENN_PAYLOAD_HEADER_SIZE, cap, &body);
+        if (status == AGILENN_OK) {
+            write_header(out, AGILENN_PAYLOAD_LZW, p->count, K, p->max_bits);
+            *out_len = AGILENN_PAYLOAD_HEADER_SIZE + body;
+            return AGILENN_OK;
+        }
+        if (status != AGILENN_ERR_NO_SPACE) {
+            return status;
+        }
+    }
+    for (i = 0u; i < p->count; i++) {
+        if (symbols[i] >= K) {
+            return AGILENN_ERR_ARGUMENT;
+        }
+    }
+    {
+        const agilenn_pack_params_t pk = {p->count, (uint8_t)bits};
+        status = agilenn_pack_indices(&pk, symbols, out + AGILENN_PAYLOAD_HEADER_SIZE,
+                                      capacity - AGILENN_PAYLOAD_HEADER_SIZE, &body);
+        if (status != AGILENN_OK) {
+            return status;
+        }
+    }
+    write_header(out, AGILENN_PAYLOAD_RAW, p->count, K, (uint8_t)bits);
+    *out_len = AGILENN_PAYLOAD_HEADER_SIZE + body;
+    return AGILENN_OK;
+}

@@ -1,0 +1,130 @@
+/*
+ * agilenn_offload.h - the device side of the offloading protocol, version 1.
+ *
+ * The bit formats are specified in docs/offload-protocol.md; agilenn_codegen/offload/ is the Python
+ * reference, and the tests check that these functions produce the same bytes. In short:
+ *
+ *   symbols  centroid indices s in [0, K), channel-major, N of them (section 1)
+ *   payload  7-byte header: u8 encoding (0 raw, 1 LZW), u32 N, u8 K (256 written as 0),
+ *            u8 b (raw) or W (LZW); then the body. LZW is sent only when its body is strictly
+ *            shorter than the raw one (section 2)
+ *   raw      b = max(1, ceil(log2 K)) bits per symbol, LSB-first, zero pad bits
+ *   LZW      initial dictionary = the K single symbols; the i-th code (0-based) is
+ *            w_i = max(1, bit_length(min(K + i, 2^W) - 1)) bits wide, LSB-first; the dictionary
+ *            freezes at 2^W entries; no clear or end codes
+ *   frame    28-byte header (magic "AGNN", version, kind, fragment index/count, model id, seq,
+ *            fragment length, total length, CRC-32 of bytes 0..23 + the fragment), then the
+ *            fragment (section 3). All integers little-endian.
+ *
+ * Every function works on caller-provided memory (no malloc, no static state), never writes past
+ * the capacity it is given, and is reentrant. A typical request:
+ *
+ *     static uint16_t lzw_state[AGILENN_LZW_STATE_WORDS(12)];
+ *     static uint8_t payload[AGILENN_PAYLOAD_MAX_BYTES(N, K)];
+ *     static uint8_t frame[AGILENN_FRAME_MAX_BYTES(AGILENN_OFFLOAD_DEFAULT_MAX_FRAGMENT)];
+ *     agilenn_payload_params_t pp = {N, K, 12};
+ *     agilenn_frame_params_t fp = {AGILENN_OFFLOAD_KIND_REQUEST, MODEL_ID, seq, 1444};
+ *     agilenn_encode_payload(&pp, symbols, lzw_state, sizeof lzw_state, payload, sizeof payload, &len);
+ *     for (i = 0; i < AGILENN_FRAGMENT_COUNT(len, fp.max_fragment); i++) {
+ *         agilenn_frame_write(&fp, payload, len, i, frame, sizeof frame, &n);  send(frame, n);
+ *     }
+ */
+#ifndef AGILENN_OFFLOAD_H
+#define AGILENN_OFFLOAD_H
+
+#include "agilenn_types.h"
+
+/** The output would not fit the caller's buffer. agilenn_lzw_encode returns it when the body would
+ * exceed the capacity (the caller then sends raw packing); it is not an error of the input.
+ * (Value 3 of agilenn_status_t, defined here until agilenn_types.h lists it.) */
+#define AGILENN_ERR_NO_SPACE ((agilenn_status_t)3)
+
+#define AGILENN_OFFLOAD_VERSION 1
+#define AGILENN_OFFLOAD_KIND_REQUEST 1
+#define AGILENN_OFFLOAD_KIND_REPLY 2
+#define AGILENN_FRAME_HEADER_SIZE 28u
+#define AGILENN_OFFLOAD_DEFAULT_MAX_FRAGMENT 1444u
+#define AGILENN_PAYLOAD_HEADER_SIZE 7u
+#define AGILENN_PAYLOAD_RAW 0
+#define AGILENN_PAYLOAD_LZW 1
+
+#define AGILENN_LZW_MIN_BITS 9
+#define AGILENN_LZW_MAX_BITS 16
+
+/** Raw bits per symbol for an alphabet of K (1..256): max(1, ceil(log2 K)), a constant expression. */
+#define AGILENN_RAW_BITS(K)                                                                              \
+    ((K) <= 2 ? 1u : (K) <= 4 ? 2u : (K) <= 8 ? 3u : (K) <= 16 ? 4u : (K) <= 32 ? 5u : (K) <= 64 ? 6u \
+     : (K) <= 128 ? 7u : 8u)
+/** Bytes of N symbols packed at b bits. */
+#define AGILENN_PACKED_BYTES(N, b) ((((uint64_t)(N)) * (b) + 7u) / 8u)
+/** A payload buffer of this size always suffices (raw packing plus the header). */
+#define AGILENN_PAYLOAD_MAX_BYTES(N, K) \
+    ((size_t)(AGILENN_PAYLOAD_HEADER_SIZE + AGILENN_PACKED_BYTES(N, AGILENN_RAW_BITS(K))))
+
+/**
+ * LZW encoder state for code width W: a hash table of 2^(W+1) u16 slots (load <= 1/2), then 2^W
+ * prefixes (u16) and 2^W symbols (u8): 7 * 2^W bytes (3.5 KiB for W = 9, 28 KiB for W = 12,
+ * 448 KiB for W = 16). Declare it as `uint16_t state[AGILENN_LZW_STATE_WORDS(W)]` (2-byte aligned).
+ */
+#define AGILENN_LZW_STATE_BYTES(W) ((size_t)7u << (W))
+#define AGILENN_LZW_STATE_WORDS(W) ((size_t)7u << ((W) - 1))
+
+/** Number of fragments of a payload of `total` bytes: max(1, ceil(total / max_fragment)). */
+#define AGILENN_FRAGMENT_COUNT(total, max_fragment) \
+    ((total) == 0u ? 1u : (uint32_t)((total) / (max_fragment)) + (uint32_t)((total) % (max_fragment) != 0u))
+/** A frame buffer of this size holds any fragment. */
+#define AGILENN_FRAME_MAX_BYTES(max_fragment) ((size_t)AGILENN_FRAME_HEADER_SIZE + (size_t)(max_fragment))
+
+typedef struct {
+    uint32_t count; /**< N, the number of symbols */
+    uint8_t bits;   /**< b, 1..8 */
+} agilenn_pack_params_t;
+
+/** Raw packing: N symbols (each < 2^b) at b bits, LSB-first, into ceil(N*b/8) bytes (zero pad bits).
+ * AGILENN_ERR_ARGUMENT for a symbol >= 2^b or b outside 1..8; AGILENN_ERR_NO_SPACE if the bytes
+ * exceed `capacity` (nothing is written then). */
+agilenn_status_t agilenn_pack_indices(const agilenn_pack_params_t *p, const uint8_t *symbols, uint8_t *out,
+                                      size_t capacity, size_t *out_len);
+
+typedef struct {
+    uint32_t count;    /**< N, the number of symbols */
+    uint16_t alphabet; /**< K, 1..256 */
+    uint8_t max_bits;  /**< W, the largest code width, 9..16 */
+} agilenn_lzw_params_t;
+
+/** LZW body (no header) of N symbols (each < K). `state` holds AGILENN_LZW_STATE_BYTES(W) bytes (it is
+ * cleared here). AGILENN_ERR_NO_SPACE as soon as the body would exceed `capacity` (bytes written so far
+ * are garbage then); AGILENN_ERR_ARGUMENT for a symbol >= K, a NULL pointer or a small state. */
+agilenn_status_t agilenn_lzw_encode(const agilenn_lzw_params_t *p, const uint8_t *symbols, uint16_t *state,
+                                    size_t state_bytes, uint8_t *out, size_t capacity, size_t *out_len);
+
+typedef struct {
+    uint32_t count;    /**< N, the number of symbols */
+    uint16_t alphabet; /**< K, 1..256 */
+    uint8_t max_bits;  /**< W, 9..16; 0 disables LZW (raw only; `state` may then be NULL) */
+} agilenn_payload_params_t;
+
+/** Payload = 7-byte header + LZW body when strictly shorter than raw packing, raw otherwise; the same
+ * bytes as agilenn_codegen.offload.encode_payload. `capacity` >= AGILENN_PAYLOAD_MAX_BYTES(N, K) always
+ * suffices; with less, AGILENN_ERR_NO_SPACE when neither body fits. Never writes past `capacity`. */
+agilenn_status_t agilenn_encode_payload(const agilenn_payload_params_t *p, const uint8_t *symbols, uint16_t *state,
+                                        size_t state_bytes, uint8_t *out, size_t capacity, size_t *out_len);
+
+/** CRC-32 (IEEE 802.3, reflected, polynomial 0xEDB88320), chained like zlib's crc32: start with 0,
+ * agilenn_crc32(agilenn_crc32(0, a, n), b, m) is the CRC of a followed by b. Bitwise, table-free. */
+uint32_t agilenn_crc32(uint32_t crc, const uint8_t *data, size_t len);
+
+typedef struct {
+    uint8_t kind;          /**< AGILENN_OFFLOAD_KIND_REQUEST or _REPLY */
+    uint32_t model_id;     /**< generated constant: first 4 bytes (LE) of SHA-256 of the canonical agilenn.json */
+    uint32_t seq;          /**< sequence number chosen by the device, echoed in the reply */
+    uint16_t max_fragment; /**< bytes of payload per fragment, >= 1 (default 1444) */
+} agilenn_frame_params_t;
+
+/** Write fragment `index` (0 <= index < AGILENN_FRAGMENT_COUNT(payload_len, max_fragment)) of a payload:
+ * the 28-byte header, CRC included, then payload[index*max_fragment ...]. AGILENN_ERR_ARGUMENT for a bad
+ * index, kind or more than 65535 fragments; AGILENN_ERR_NO_SPACE if the frame exceeds `capacity`. */
+agilenn_status_t agilenn_frame_write(const agilenn_frame_params_t *p, const uint8_t *payload, uint32_t payload_len,
+                                     uint16_t index, uint8_t *out, size_t capacity, size_t *out_len);
+
+#endif /* AGILENN_OFFLOAD_H */

@@ -1,0 +1,186 @@
+"""The device encoder (runtime_c/offload/) produces the same bytes as the Python reference: payloads
+(LZW or raw), frames, raw packing, LZW bodies with bounded output, CRC-32. Built with ASan/UBSan on the
+host, and run on emulated Cortex-M7 (stm32f746) and Cortex-M3 (lpc1768) cores."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_protocol_payload import stream_cases
+
+from agilenn_codegen.offload import KIND_REQUEST, encode_frames, encode_payload, lzw_encode, pack_indices, raw_bits
+from agilenn_codegen.targets import build_program, load_target, run_program
+
+REPO = Path(__file__).resolve().parents[2]
+SOURCES = [*sorted((REPO / "runtime_c" / "offload").glob("*.c")), REPO / "tests" / "offload" / "c" / "offload_driver.c"]
+OK, ERR_ARGUMENT, ERR_NO_SPACE = 0, 1, 3
+CASE = struct.Struct("<BBHIIIIHH")
+
+
+@dataclass
+class Case:
+    op: int  # 0 payload + frames, 1 LZW body, 2 raw packing, 3 CRC
+    symbols: np.ndarray
+    k: int = 1
+    w: int = 0  # W (0: raw only), or b for op 2
+    cap: int = 0
+    model: int = 0
+    seq: int = 0
+    max_fragment: int = 1444
+
+    def encode(self) -> bytes:
+        data = np.asarray(self.symbols, dtype=np.uint8).tobytes()
+        return (
+            CASE.pack(self.op, self.w, self.k, len(data), self.cap, self.model, self.seq, self.max_fragment, 0) + data
+        )
+
+
+def build(tmp_path: Path, target_name: str) -> tuple[object, Path]:
+    target = load_target(target_name)
+    include = tmp_path / "include"
+    include.mkdir(parents=True, exist_ok=True)
+    no_fpu = 0 if target.is_host or target.fpu else 1
+    (include / "agilenn_config.h").write_text(f"#define AGILENN_NO_FPU {no_fpu}\n#define AGILENN_USE_DSP 0\n")
+    elf = build_program(
+        target,
+        SOURCES,
+        [include, REPO / "runtime_c" / "common", REPO / "runtime_c" / "offload"],
+        tmp_path / "build",
+        sanitize=target.is_host,
+        extra_cflags=["-pedantic"],
+        output_name="offload_driver",
+    )
+    return target, elf
+
+
+def run_cases(target: object, elf: Path, work: Path, cases: list[Case], timeout_s: float) -> bytes:
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "cases.bin").write_bytes(b"".join(case.encode() for case in cases))
+    result = run_program(target, elf, cwd=work, timeout_s=timeout_s)
+    assert result.returncode == 0, (result.returncode, result.stdout, result.stderr)
+    return (work / "out.bin").read_bytes()
+
+
+class Reader:
+    def __init__(self, data: bytes) -> None:
+        self.data, self.pos = data, 0
+
+    def u32(self) -> int:
+        (value,) = struct.unpack_from("<I", self.data, self.pos)
+        self.pos += 4
+        return value
+
+    def take(self, n: int) -> bytes:
+        chunk = self.data[self.pos : self.pos + n]
+        assert len(chunk) == n
+        self.pos += n
+        return chunk
+
+
+def check(cases: list[Case], out: bytes) -> dict[str, int]:
+    """Compare every result with the Python reference; return counts by outcome."""
+    reader = Reader(out)
+    counts = {"payload_lzw": 0, "payload_raw": 0, "no_space": 0, "argument": 0, "frames": 0, "other": 0}
+    for number, case in enumerate(cases):
+        where = f"case {number}: op {case.op} K={case.k} W={case.w} N={len(case.symbols)} cap={case.cap}"
+        if case.op == 3:
+            split = min(case.cap, len(case.symbols))
+            assert reader.u32() == zlib.crc32(case.symbols.tobytes()), where
+            assert split <= len(case.symbols)
+            counts["other"] += 1
+            continue
+        status, length = reader.u32(), reader.u32()
+        body = reader.take(length)
+        assert reader.u32() == 1, f"{where}: wrote past its capacity"
+        valid = len(case.symbols) == 0 or int(case.symbols.max()) < (case.k if case.op < 2 else 1 << case.w)
+        if case.op == 0:
+            frames = [reader.take(reader.u32()) for _ in range(reader.u32())]
+            if not valid:
+                assert status == ERR_ARGUMENT and not frames, where
+                counts["argument"] += 1
+                continue
+            expected = encode_payload(case.symbols, case.k, case.w)
+            capacity = case.cap or 7 + (len(case.symbols) * raw_bits(case.k) + 7) // 8
+            if capacity < len(expected):
+                assert status == ERR_NO_SPACE and not frames, where
+                counts["no_space"] += 1
+                continue
+            assert status == OK and body == expected, where
+            assert frames == encode_frames(KIND_REQUEST, case.model, case.seq, expected, case.max_fragment), where
+            counts["payload_lzw" if expected[0] == 1 else "payload_raw"] += 1
+            counts["frames"] += len(frames)
+            continue
+        if not valid:
+            assert status == ERR_ARGUMENT, where
+            counts["argument"] += 1
+            continue
+        expected = lzw_encode(case.symbols, case.k, case.w) if case.op == 1 else pack_indices(case.symbols, case.w)
+        if case.cap < len(expected):
+            assert status == ERR_NO_SPACE, where
+            counts["no_space"] += 1
+        else:
+            assert status == OK and body == expected, where
+            counts["other"] += 1
+    assert reader.pos == len(out)
+    return counts
+
+
+def corpus(seed: int, *, scale: int, random_streams: int, widths: tuple[int, ...]) -> list[Case]:
+    rng = np.random.default_rng(seed)
+    cases: list[Case] = []
+    fragments = (1444, 100, 7, 1)
+    streams = stream_cases(rng, scale)
+    for _ in range(random_streams):  # random mixtures of runs and noise
+        k = int(rng.choice([1, 2, 3, 5, 8, 16, 100, 256]))
+        runs = rng.integers(1, int(rng.integers(2, 40)), int(rng.integers(0, 200)))
+        stream = np.repeat(rng.integers(0, k, len(runs)), runs).astype(np.uint8)
+        streams.append(("mixed", stream, k))
+    for number, (_, symbols, k) in enumerate(streams):
+        for w in widths:
+            frag = fragments[(number + w) % len(fragments)]
+            if len(symbols) > 4000 and frag == 1:
+                frag = 7
+            model, seq = (int(v) for v in rng.integers(0, 1 << 32, 2, dtype=np.uint64))
+            cases.append(Case(0, symbols, k, w, model=model, seq=seq, max_fragment=frag))
+    # bounded output: payload capacities around the needed size, LZW bodies with small capacities
+    for _, symbols, k in streams[:: max(1, len(streams) // 12)]:
+        need = len(encode_payload(symbols, k, 12))
+        for cap in sorted({1, 6, 7, max(1, need - 1), need, need + 1}):
+            cases.append(Case(0, symbols, k, 12, cap=cap))
+        body = len(lzw_encode(symbols, k, 10))
+        for cap in sorted({0, max(0, body - 1), body, body + 5}):
+            cases.append(Case(1, symbols, k, 10, cap=cap))
+    for bits in range(1, 9):
+        symbols = rng.integers(0, 1 << bits, int(rng.integers(0, 300))).astype(np.uint8)
+        need = (len(symbols) * bits + 7) // 8
+        cases += [Case(2, symbols, w=bits, cap=need), Case(2, symbols, w=bits, cap=max(0, need - 1))]
+    # invalid input: a symbol >= K (payload, LZW) or >= 2^b (packing)
+    bad = np.array([0, 1, 2, 5, 1], dtype=np.uint8)
+    cases += [Case(0, bad, 5, 0), Case(0, bad, 5, 9), Case(0, bad[:4], 3, 16), Case(1, bad, 4, 9, cap=100)]
+    cases += [Case(2, bad, w=2, cap=100)]
+    for n in (0, 1, 3, 100, 1500):
+        cases.append(Case(3, rng.integers(0, 256, n).astype(np.uint8), cap=int(rng.integers(0, n + 1))))
+    return cases
+
+
+def test_c_matches_python_on_host_with_sanitizers(tmp_path):
+    target, elf = build(tmp_path, "host")
+    cases = corpus(1, scale=2, random_streams=120, widths=(0, 9, 12, 16))
+    counts = check(cases, run_cases(target, elf, tmp_path / "work", cases, timeout_s=300))
+    print(f"\nhost (ASan/UBSan): {len(cases)} cases, {counts}")
+    assert counts["payload_lzw"] > 50 and counts["payload_raw"] > 50 and counts["no_space"] > 10
+
+
+@pytest.mark.qemu
+@pytest.mark.parametrize("target_name", ["stm32f746", "lpc1768"])
+def test_c_matches_python_on_cortex_m(target_name, tmp_path):
+    target, elf = build(tmp_path, target_name)
+    cases = corpus(2, scale=1, random_streams=30, widths=(9, 16))
+    counts = check(cases, run_cases(target, elf, tmp_path / "work", cases, timeout_s=600))
+    print(f"\n{target_name}: {len(cases)} cases, {counts}")
+    assert counts["payload_lzw"] > 20 and counts["payload_raw"] > 20
