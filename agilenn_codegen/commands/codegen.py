@@ -13,13 +13,24 @@ from agilenn_codegen.errors import UserError
 
 
 def command(
-    model: Path = typer.Argument(..., help="int8 ONNX model (from `agilenn quantize` or quantize_static)."),
+    model: Path = typer.Argument(
+        ..., help="int8 ONNX model (from `agilenn quantize`), or a folder from `agilenn export` (AgileNN pipeline)."
+    ),
     target: str = typer.Option("host", "--target", "-t", help="Target name (see `agilenn targets`)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder for the C library (created)."),
     name: str = typer.Option(None, "--name", help="C name of the library (default: the model file's stem)."),
     dump_ir: bool = typer.Option(False, "--dump-ir", help="Print the IR after every compiler pass."),
     allow_overflow: bool = typer.Option(
         False, "--allow-overflow", help="Generate even if the model does not fit the target's RAM/flash."
+    ),
+    calibration: Path = typer.Option(
+        None, "--calibration", help="AgileNN folder: .npz of images to calibrate the device model's quantization."
+    ),
+    data_root: Path = typer.Option(
+        None, "--data-root", help="AgileNN folder: where the data set named in agilenn.json lives (calibration)."
+    ),
+    lzw_bits: int = typer.Option(
+        None, "--lzw-bits", help="AgileNN folder: LZW dictionary code width 9..16, 0 = raw only (default: by RAM)."
     ),
 ) -> None:
     """Compile an int8 ONNX model into a dependency-free C99 library with a CMakeLists.txt."""
@@ -31,8 +42,13 @@ def command(
 
     console = Console()
     tgt = load_target(target)
+    from agilenn_codegen.pipeline.exported import is_export_folder
+
+    if is_export_folder(model):
+        _codegen_pipeline(console, model, tgt, out, name, calibration, data_root, lzw_bits, allow_overflow)
+        return
     if model.is_dir():
-        raise UserError(f"{model}: is a directory; pass the int8 .onnx file")
+        raise UserError(f"{model}: is a directory without agilenn.json; pass an int8 .onnx file or an export folder")
     check_output_dir(out, "--out")
 
     def show(stage: str, graph: object) -> None:
@@ -66,3 +82,42 @@ def command(
     console.print(
         f"link it with: add_subdirectory({out}) and target_link_libraries(app PRIVATE {library.name})", markup=False
     )
+
+
+def _codegen_pipeline(
+    console: Console,
+    folder: Path,
+    tgt: object,
+    out: Path,
+    name: str | None,
+    calibration: Path | None,
+    data_root: Path | None,
+    lzw_bits: int | None,
+    allow_overflow: bool,
+) -> None:
+    from agilenn_codegen.pipeline.codegen import generate_pipeline
+    from agilenn_codegen.pipeline.exported import load_exported
+
+    exported = load_exported(folder)
+    command_line = f"agilenn codegen {shlex.quote(str(folder))} --target {tgt.name} --out {shlex.quote(str(out))}"  # type: ignore[attr-defined]
+    with console.status("quantizing and compiling the device model..."):
+        library = generate_pipeline(
+            exported,
+            tgt,
+            out,
+            command=command_line,
+            name=name,  # type: ignore[arg-type]
+            calibration=calibration,
+            data_root=data_root,
+            lzw_bits=lzw_bits,
+            allow_overflow=allow_overflow,
+        )
+    info = library.manifest["agilenn"]
+    totals = library.manifest["totals"]
+    console.print(
+        f"[bold green]generated[/] AgileNN device library {library.name} for {tgt.name} in {out}: "  # type: ignore[attr-defined]
+        f"{totals['macs']:,} MACs, arena {totals['arena_bytes']:,} B, constants {totals['const_bytes']:,} B, "
+        f"{info['symbols']:,} remote symbols/inference, LZW {info['lzw_bits'] or 'off'} bits, "
+        f"RAM total {info['ram_bytes_total']:,} B"
+    )
+    console.print(f"device API in {out}/{library.name}_agilenn.h; server: agilenn serve {folder}", markup=False)

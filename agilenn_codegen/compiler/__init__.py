@@ -12,12 +12,23 @@ from pathlib import Path
 from agilenn_codegen.compiler import ir
 
 
-def compile_model(model: Path, *, on_stage: Callable[[str, ir.Graph], None] | None = None) -> ir.Graph:
-    """Import `model` and run the whole pass pipeline; `on_stage` sees the IR after each pass."""
+def compile_model(
+    model: Path,
+    *,
+    on_stage: Callable[[str, ir.Graph], None] | None = None,
+    prepare: Callable[[ir.Graph], ir.Graph] | None = None,
+) -> ir.Graph:
+    """Import `model` and run the whole pass pipeline; `on_stage` sees the IR after each pass.
+
+    `prepare` rewrites the imported graph before the passes (the AgileNN pipeline replaces the
+    remote output's DequantizeLinear by the centroid table there)."""
     from agilenn_codegen.compiler.frontend import import_onnx
     from agilenn_codegen.compiler.passes import run_pipeline
 
-    return run_pipeline(import_onnx(model), on_stage)
+    graph = import_onnx(model)
+    if prepare is not None:
+        graph = prepare(graph)
+    return run_pipeline(graph, on_stage)
 
 
 __all__ = ["compile_model", "ir"]

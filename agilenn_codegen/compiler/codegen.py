@@ -106,6 +106,7 @@ def generate(
     command: str,
     name: str | None = None,
     check: Callable[[dict], object] | None = None,
+    extra_sources: Sequence[str] = (),
 ) -> GeneratedLibrary:
     """Write the C library for `graph` into `out_dir` (created; generated files are overwritten).
 
@@ -171,7 +172,11 @@ def generate(
         "sha256": graph.source.sha256,
     }
     runtime = _runtime_files()
-    values["runtime_sources"] = [f"runtime/{p.as_posix()}" for p in runtime if p.suffix == ".c"]
+    # port/ holds transport implementations for the application to pick; they are not library sources
+    values["runtime_sources"] = [
+        f"runtime/{p.as_posix()}" for p in runtime if p.suffix == ".c" and p.parts[0] != "port"
+    ]
+    values["runtime_sources"] = [*extra_sources, *values["runtime_sources"]]
     values["runtime_includes"] = sorted(
         {f"runtime/{p.parent.as_posix()}".rstrip("/.") for p in runtime if p.suffix == ".h"}
     )

@@ -1,0 +1,179 @@
+"""Generate the AgileNN device library from an export folder.
+
+The network part goes through the ordinary compiler, with one change made on the IR: the remote
+output's DequantizeLinear becomes the centroid table, so the network writes centroid indices. The
+pipeline (payload encoder, framing, alpha combiner, the begin/finish API and `_infer` over
+agilenn_port.h) comes from templates/pipeline*.j2. A host runner for `agilenn device` is
+written beside it.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from agilenn_codegen.compiler import compile_model, ir
+from agilenn_codegen.compiler.codegen import GeneratedLibrary, TargetLike, banner, environment, generate
+from agilenn_codegen.compiler.emit.context import c_float, c_identifier
+from agilenn_codegen.compiler.manifest import check_fit
+from agilenn_codegen.errors import UserError
+from agilenn_codegen.offload import DEFAULT_MAX_FRAGMENT, HEADER_SIZE
+from agilenn_codegen.pipeline.device_model import int8_device_model
+from agilenn_codegen.pipeline.exported import ExportedModel
+from agilenn_codegen.pipeline.reference import REMOTE_OUTPUT
+from agilenn_codegen.pipeline.symbols import attach_symbol_output
+
+STACK_RESERVE = 8 * 1024  # bytes left for the application's stack when sizing the LZW dictionary
+LZW_BITS_CHOICES = (12, 11, 10, 9)
+
+
+@dataclass(frozen=True)
+class PipelineLibrary:
+    network: GeneratedLibrary
+    exported: ExportedModel
+    int8_model: Path
+    table: np.ndarray
+    lzw_bits: int
+    max_fragment: int
+    manifest: dict
+    runner_source: Path
+
+    @property
+    def name(self) -> str:
+        return self.network.name
+
+
+def payload_max_bytes(symbols: int, centroids: int) -> int:
+    bits = max(1, (centroids - 1).bit_length())
+    return 7 + (symbols * bits + 7) // 8
+
+
+def choose_lzw_bits(target: TargetLike, fixed_ram: int, requested: int | None) -> int:
+    """The largest dictionary that fits the target's RAM next to everything else (0: raw only)."""
+    if requested is not None:
+        if requested != 0 and not 9 <= requested <= 16:
+            raise UserError(f"--lzw-bits {requested}: must be 0 (raw packing only) or 9..16")
+        return requested
+    for bits in LZW_BITS_CHOICES:
+        if fixed_ram + (7 << bits) + STACK_RESERVE <= target.ram_bytes:
+            return bits
+    return 0
+
+
+def generate_pipeline(
+    exported: ExportedModel,
+    target: TargetLike,
+    out_dir: Path,
+    *,
+    command: str,
+    name: str | None = None,
+    calibration: Path | None = None,
+    data_root: Path | None = None,
+    lzw_bits: int | None = None,
+    max_fragment: int = DEFAULT_MAX_FRAGMENT,
+    allow_overflow: bool = False,
+) -> PipelineLibrary:
+    work = out_dir / "model"
+    int8 = int8_device_model(exported, work, calibration=calibration, data_root=data_root)
+    tables: list[np.ndarray] = []
+
+    def attach(graph: ir.Graph) -> ir.Graph:
+        new, table = attach_symbol_output(graph, REMOTE_OUTPUT, exported.centroids)
+        tables.append(table)
+        return new
+
+    graph = compile_model(int8, prepare=attach)
+    default_name = f"agilenn_{exported.dataset}" if exported.dataset else exported.folder.resolve().name
+    lib_name = c_identifier(name or default_name).lower()
+    image_size = int(np.prod(exported.input_shape))
+    feature_size = exported.feature_size
+    payload_max = payload_max_bytes(feature_size, exported.num_centroids)
+    frame_max = HEADER_SIZE + min(max_fragment, max(payload_max, 2 + 4 * exported.num_classes))
+    assert graph.memory is not None
+    fixed_ram = (
+        graph.memory.arena_bytes + feature_size + payload_max + frame_max + 4 * exported.num_classes + 4 * image_size
+    )
+    bits = choose_lzw_bits(target, fixed_ram, lzw_bits)
+    pipeline_files = [f"{lib_name}_agilenn.c", f"{lib_name}_agilenn_infer.c"]
+
+    buffers = {
+        "symbols": feature_size,
+        "payload": payload_max,
+        "lzw_state": (7 << bits) if bits else 0,
+        "frame (infer)": frame_max,
+        "local_logits": 4 * exported.num_classes,
+        "image (caller)": 4 * image_size,
+    }
+
+    pipeline_ram = sum(v for k, v in buffers.items() if k != "image (caller)")
+
+    def check(manifest: dict) -> None:
+        with_pipeline = copy.deepcopy(manifest)
+        with_pipeline["totals"]["ram_bytes_needed"] += pipeline_ram
+        check_fit(with_pipeline, allow_overflow=allow_overflow)
+
+    network = generate(
+        graph, target, out_dir, command=command, name=lib_name, check=check, extra_sources=pipeline_files
+    )
+    values = {
+        "banner": banner(graph, target, command),
+        "name": lib_name,
+        "NAME": lib_name.upper(),
+        "model_folder": exported.folder.name,
+        "k": int(exported.meta.get("split", {}).get("k", 0)),
+        "channels": int(exported.meta.get("split", {}).get("channels", exported.feature_shape[0])),
+        "input_shape": list(exported.input_shape),
+        "normalisation": exported.meta.get("input", {}).get("normalisation", {}).get("formula", "see agilenn.json"),
+        "num_classes": exported.num_classes,
+        "image_size": image_size,
+        "feature_size": feature_size,
+        "num_centroids": exported.num_centroids,
+        "lzw_bits": bits,
+        "payload_max": payload_max,
+        "max_fragment": max_fragment,
+        "frame_max": frame_max,
+        "model_id_hex": f"0x{exported.model_id:08x}",
+        "alpha": exported.alpha,
+        "alpha_literal": c_float(exported.alpha),
+    }
+    env = environment()
+    for template, filename in (
+        ("pipeline.h.j2", f"{lib_name}_agilenn.h"),
+        ("pipeline.c.j2", pipeline_files[0]),
+        ("pipeline_infer.c.j2", pipeline_files[1]),
+    ):
+        (out_dir / filename).write_text(env.get_template(template).render(**values))
+    runner = out_dir / "host_runner" / "device_main.c"
+    runner.parent.mkdir(exist_ok=True)
+    runner.write_text(env.get_template("device_main.c.j2").render(**values))
+    shutil.copyfile(exported.folder / "agilenn.json", out_dir / "agilenn.json")
+    # the library folder is self-contained for `agilenn device`: int8 device model and remote model
+    if int8.resolve() != (work / "device_int8.onnx").resolve():
+        shutil.copyfile(int8, work / "device_int8.onnx")
+    shutil.copyfile(exported.remote_onnx, work / "remote.onnx")
+
+    manifest = dict(network.manifest)
+    manifest["agilenn"] = {
+        "export_folder": str(exported.folder),
+        "model_id": values["model_id_hex"],
+        "dataset": exported.dataset,
+        "num_classes": exported.num_classes,
+        "feature_shape": list(exported.feature_shape),
+        "symbols": feature_size,
+        "centroids": list(exported.centroids),
+        "symbol_table": [int(v) for v in tables[0]],
+        "alpha": exported.alpha,
+        "lzw_bits": bits,
+        "max_fragment": max_fragment,
+        "buffers": buffers,
+        "ram_bytes_total": manifest["totals"]["ram_bytes_needed"] + pipeline_ram,
+        "int8_device_model": "model/device_int8.onnx",
+        "remote_model": "model/remote.onnx",
+    }
+    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return PipelineLibrary(network, exported, int8, tables[0], bits, max_fragment, manifest, runner)

@@ -1,0 +1,203 @@
+"""`agilenn device`: test images through the generated C pipeline (host build) and the real server.
+
+The host runner (templates/device_main.c.j2) sends its frames over UDP, waits for the reply with a
+timeout and falls back to the local head. This module prepares its images, runs it, and compares
+every frame it sent with the Python reference pipeline, and its predictions with the Python int8
+pipeline's.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from agilenn_codegen.errors import ToolError, UserError
+from agilenn_codegen.pipeline.exported import ExportedModel, load_exported
+from agilenn_codegen.pipeline.reference import ReferencePipeline, argmax_first, combine
+from agilenn_codegen.targets import build_program, load_target
+
+
+@dataclass(frozen=True)
+class LibraryInfo:
+    folder: Path
+    name: str
+    manifest: dict
+    exported: ExportedModel
+    table: np.ndarray
+
+    @property
+    def num_classes(self) -> int:
+        return self.exported.num_classes
+
+
+def load_library(folder: Path) -> LibraryInfo:
+    manifest_path = folder / "manifest.json"
+    if not manifest_path.is_file():
+        raise UserError(
+            f"{folder}: no manifest.json; generate it with `agilenn codegen <export folder> --out {folder}`"
+        )
+    manifest = json.loads(manifest_path.read_text())
+    info = manifest.get("agilenn")
+    if not info:
+        raise UserError(f"{folder}: not an AgileNN device library (codegen was given an .onnx file, not an export)")
+    exported = load_exported(folder, device=folder / info["int8_device_model"], remote=folder / info["remote_model"])
+    return LibraryInfo(folder, manifest["library"], manifest, exported, np.asarray(info["symbol_table"], np.uint8))
+
+
+def build_host_runner(lib: LibraryInfo, *, sanitize: bool = False) -> Path:
+    runtime = lib.folder / "runtime"
+    sources = [lib.folder / f"{lib.name}.c", lib.folder / f"{lib.name}_agilenn.c"]
+    sources += sorted(p for p in runtime.rglob("*.c") if "port" not in p.relative_to(runtime).parts)
+    sources += [runtime / "port" / "agilenn_port_udp.c", lib.folder / "host_runner" / "device_main.c"]
+    includes = [lib.folder, *sorted({p.parent for p in runtime.rglob("*.h")})]
+    return build_program(
+        load_target("host"),
+        sources,
+        includes,
+        lib.folder / "host_runner" / "build",
+        sanitize=sanitize,
+        output_name="device_runner",
+    )
+
+
+@dataclass
+class DeviceResults:
+    predicted: np.ndarray
+    used_remote: np.ndarray
+    payload_bytes: np.ndarray
+    fragments: np.ndarray
+    bytes_sent: np.ndarray
+    device_ms: np.ndarray
+    wait_ms: np.ndarray
+    logits: np.ndarray
+    frames: list[list[bytes]] = field(default_factory=list)
+
+
+def _read_results(folder: Path, count: int, classes: int) -> DeviceResults:
+    record = struct.Struct(f"<iiIIIff{classes}f")
+    raw = (folder / "results.bin").read_bytes()
+    if len(raw) != record.size * count:
+        raise ToolError(f"the device runner wrote {len(raw)} bytes of results, expected {record.size * count}")
+    rows = [record.unpack_from(raw, i * record.size) for i in range(count)]
+    columns = list(zip(*rows, strict=True)) if rows else [[] for _ in range(7 + classes)]
+    res = DeviceResults(
+        *(np.asarray(columns[i]) for i in range(7)),
+        logits=np.asarray(columns[7:], np.float32).T.reshape(count, classes),
+    )
+    frames_raw = (folder / "frames.bin").read_bytes()
+    offset, per_image = 0, []
+    for n_frag in res.fragments:
+        image_frames = []
+        for _ in range(int(n_frag)):
+            (length,) = struct.unpack_from("<I", frames_raw, offset)
+            image_frames.append(frames_raw[offset + 4 : offset + 4 + length])
+            offset += 4 + length
+        per_image.append(image_frames)
+    res.frames = per_image
+    return res
+
+
+@dataclass(frozen=True)
+class DeviceReport:
+    count: int
+    accuracy_final: float
+    accuracy_local: float
+    accuracy_remote: float
+    accuracy_python_int8: float
+    answered_remote: int
+    predictions_equal_python: int
+    logits_equal_python: int
+    frames_equal_reference: int
+    bytes_mean: float
+    bytes_p95: float
+    raw_bytes: int
+    float_bytes: int
+    device_ms_mean: float
+    wait_ms_mean: float
+    wait_ms_p95: float
+    lzw_bits: int
+
+    def to_json(self) -> dict:
+        return dict(self.__dict__)
+
+
+def run_device(
+    lib: LibraryInfo,
+    images: np.ndarray,
+    labels: np.ndarray,
+    server: tuple[str, int],
+    *,
+    timeout_ms: int = 500,
+    sanitize: bool = False,
+) -> tuple[DeviceReport, DeviceResults]:
+    exe = build_host_runner(lib, sanitize=sanitize)
+    work = lib.folder / "host_runner" / "run"
+    work.mkdir(parents=True, exist_ok=True)
+    count = images.shape[0]
+    with (work / "images.bin").open("wb") as f:
+        f.write(struct.pack("<II", count, int(np.prod(lib.exported.input_shape))))
+        f.write(np.ascontiguousarray(images, np.float32).tobytes())
+    limit = 60 + count * (timeout_ms / 1000 + 0.5)
+    try:
+        result = subprocess.run(
+            [str(exe), server[0], str(server[1]), str(timeout_ms)],
+            cwd=work,
+            capture_output=True,
+            text=True,
+            timeout=limit,
+        )
+    except subprocess.TimeoutExpired:
+        raise ToolError(f"the device runner did not finish within {limit:.0f} s") from None
+    if result.returncode != 0:
+        raise ToolError(
+            f"the device runner failed (exit {result.returncode}): {(result.stdout + result.stderr)[-2000:]}"
+        )
+    res = _read_results(work, count, lib.num_classes)
+    info = lib.manifest["agilenn"]
+    reference = ReferencePipeline(
+        lib.exported, lib.exported.device_onnx, lib.table, info["lzw_bits"], info["max_fragment"]
+    )
+    from agilenn_codegen.reference import ort_session
+
+    remote = ort_session(lib.exported.remote_onnx)
+    remote_input = remote.get_inputs()[0].name
+    frames_equal = predictions_equal = logits_equal = correct_local = correct_remote = correct_python = 0
+    for i in range(count):
+        step = reference.device(images[i])
+        frames_equal += int(reference.frames(i + 1, step.payload) == res.frames[i])
+        remote_logits = remote.run(None, {remote_input: reference.remote_input(step.symbols)})[0].reshape(-1)
+        combined = combine(step.local_logits, remote_logits, lib.exported.alpha)
+        python_final = argmax_first(combined)
+        expected_logits = combined if res.used_remote[i] else step.local_logits
+        logits_equal += int(expected_logits.tobytes() == res.logits[i].tobytes())
+        correct_python += int(python_final == labels[i])
+        correct_local += int(argmax_first(step.local_logits) == labels[i])
+        correct_remote += int(argmax_first(remote_logits) == labels[i])
+        expected = python_final if res.used_remote[i] else argmax_first(step.local_logits)
+        predictions_equal += int(expected == res.predicted[i])
+    symbols = lib.exported.feature_size
+    report = DeviceReport(
+        count=count,
+        accuracy_final=float(np.mean(res.predicted == labels)),
+        accuracy_local=correct_local / count,
+        accuracy_remote=correct_remote / count,
+        accuracy_python_int8=correct_python / count,
+        answered_remote=int(res.used_remote.sum()),
+        predictions_equal_python=predictions_equal,
+        logits_equal_python=logits_equal,
+        frames_equal_reference=frames_equal,
+        bytes_mean=float(res.bytes_sent.mean()),
+        bytes_p95=float(np.percentile(res.bytes_sent, 95)),
+        raw_bytes=7 + (symbols * lib.exported.bits_per_index + 7) // 8,
+        float_bytes=4 * symbols,
+        device_ms_mean=float(res.device_ms.mean()),
+        wait_ms_mean=float(res.wait_ms.mean()),
+        wait_ms_p95=float(np.percentile(res.wait_ms, 95)),
+        lzw_bits=int(info["lzw_bits"]),
+    )
+    return report, res

@@ -1,0 +1,26 @@
+"""A tiny real `agilenn export` folder (trained for a few steps on synthetic data) for pipeline tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agilenn_codegen.cli import main
+from tests.training.synthetic import write_npz
+
+TINY = ["--dataset", "npz", "--batch-size", "16", "--threads", "1", "--no-progress"]
+
+
+@pytest.fixture(scope="session")
+def exported_folder(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(export folder, data root) of a 28x28x1, 3-class AgileNN with 8 centroids."""
+    base = tmp_path_factory.mktemp("agilenn_export")
+    root = write_npz(base / "npz")
+    ref, run, out = base / "ref", base / "run", base / "export"
+    assert main(["train-reference", *TINY, "--data-root", str(root), "--out", str(ref), "--epochs", "1",
+                 "--width", "8"]) == 0  # fmt: skip
+    assert main(["train", *TINY, "--data-root", str(root), "--reference", str(ref), "--out", str(run), "--epochs",
+                 "1", "--remote-width", "0.25", "--remote-depths", "1,1,1,0,0,0,0", "--remap-samples", "16"]) == 0  # fmt: skip
+    assert main(["export", str(run), "--out", str(out)]) == 0
+    return out, root
