@@ -18,16 +18,12 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("evaluate", "evaluate"),
     ("export", "export"),
     ("serve", "serve"),
+    ("device", "device"),
 )
 
 
 def register_all(app: typer.Typer) -> None:
-    """Register every command module that is present (modules are added issue by issue)."""
+    """Register every command module."""
     for module_name, command_name in COMMANDS:
-        try:
-            module = importlib.import_module(f"agilenn_codegen.commands.{module_name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"agilenn_codegen.commands.{module_name}":
-                continue
-            raise
+        module = importlib.import_module(f"agilenn_codegen.commands.{module_name}")
         app.command(name=command_name)(module.command)

@@ -51,9 +51,12 @@ def attach_symbol_output(graph: ir.Graph, output: str, centroids: Sequence[float
     node = ir.Node(
         f"{output}_centroid_index", ir.TableAttrs(table=table_name), (source.name,), (output,), "nearest centroid"
     )
-    tensors = tuple(
-        dataclasses.replace(t, dtype=ir.DType.UINT8, quant=None) if t.name == output else t for t in graph.tensors
-    ) + (ir.Tensor(table_name, ir.DType.INT8, (256,)),)
+    tensors = (
+        *tuple(
+            dataclasses.replace(t, dtype=ir.DType.UINT8, quant=None) if t.name == output else t for t in graph.tensors
+        ),
+        ir.Tensor(table_name, ir.DType.INT8, (256,)),
+    )
     nodes = tuple(node if n is producer else n for n in graph.nodes)
-    constants = graph.constants + (ir.Constant(table_name, table.astype(np.int8)),)
+    constants = (*graph.constants, ir.Constant(table_name, table.astype(np.int8)))
     return dataclasses.replace(graph, nodes=nodes, tensors=tensors, constants=constants), table

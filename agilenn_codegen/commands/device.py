@@ -1,0 +1,79 @@
+"""`agilenn device`: run test images through the generated device C and the real server over UDP."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from agilenn_codegen.errors import UserError
+
+
+def _address(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UserError(f"--server {text!r}: expected HOST:PORT, e.g. 127.0.0.1:9000")
+    return host, int(port)
+
+
+def command(
+    library: Path = typer.Argument(..., help="Folder written by `agilenn codegen <export folder> --out ...`."),
+    server: str = typer.Option("127.0.0.1:9000", "--server", help="The `agilenn serve` address, HOST:PORT."),
+    dataset: str = typer.Option(None, "--dataset", help="Data set of the test images (default: agilenn.json's)."),
+    data_root: Path = typer.Option(None, "--data-root", help="Where the data set lives (if not its default place)."),
+    count: int = typer.Option(1000, "--count", "-n", min=1, help="Test images to run."),
+    timeout_ms: int = typer.Option(500, "--timeout-ms", min=1, help="How long to wait for the server's reply."),
+    loss: float = typer.Option(0.0, "--loss", min=0.0, max=1.0, help="Drop this share of datagrams (lossy proxy)."),
+    report: Path = typer.Option(None, "--report", help="Also write the results as JSON."),
+) -> None:
+    """Run the AgileNN pipeline end to end: generated C (host build) -> UDP -> `agilenn serve` -> reply."""
+    from dataclasses import replace
+
+    from agilenn_codegen.lossy_proxy import LossyProxy
+    from agilenn_codegen.pipeline.device_model import dataset_images
+    from agilenn_codegen.pipeline.device_run import load_library, run_device
+
+    address = _address(server)
+    lib = load_library(library)
+    exported = replace(lib.exported, dataset=dataset or lib.exported.dataset)
+    console = Console()
+    with console.status(f"loading {count} test images of {exported.dataset}..."):
+        images, labels = dataset_images(exported, "test", count, data_root)
+    with console.status(f"running {images.shape[0]} images through {lib.name} and {server}..."):
+        if loss > 0:
+            with LossyProxy(address, loss=loss, duplicate=loss / 4, reorder=loss / 2, seed=0) as proxy:
+                result, _ = run_device(lib, images, labels, proxy.address, timeout_ms=timeout_ms)
+        else:
+            result, _ = run_device(lib, images, labels, address, timeout_ms=timeout_ms)
+    n = result.count
+    table = Table(
+        title=f"{lib.name}: {n} test images of {exported.dataset} via {server}"
+        + (f" ({loss:.0%} loss)" if loss else "")
+    )
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    rows = [
+        ("accuracy, final (generated C + server)", f"{result.accuracy_final:.2%}"),
+        ("accuracy, Python int8 pipeline", f"{result.accuracy_python_int8:.2%}"),
+        ("accuracy, local head only", f"{result.accuracy_local:.2%}"),
+        ("accuracy, remote network only", f"{result.accuracy_remote:.2%}"),
+        ("answered by the server in time", f"{result.answered_remote}/{n}"),
+        ("frames byte-equal to the Python reference", f"{result.frames_equal_reference}/{n}"),
+        ("predictions equal to the Python pipeline", f"{result.predictions_equal_python}/{n}"),
+        ("bytes sent per inference, mean / p95", f"{result.bytes_mean:,.0f} / {result.bytes_p95:,.0f}"),
+        ("  raw index packing would send", f"{result.raw_bytes:,}"),
+        ("  unquantized float32 features would send", f"{result.float_bytes:,}"),
+        ("device time per image (host CPU), mean", f"{result.device_ms_mean:.3f} ms"),
+        ("reply wait (UDP + server), mean / p95", f"{result.wait_ms_mean:.2f} / {result.wait_ms_p95:.2f} ms"),
+    ]
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+    if report is not None:
+        report.write_text(json.dumps(result.to_json(), indent=2) + "\n")
+    if result.frames_equal_reference != n or result.predictions_equal_python != n:
+        console.print("[bold red]MISMATCH:[/] the generated code differs from the Python reference pipeline")
+        raise typer.Exit(1)

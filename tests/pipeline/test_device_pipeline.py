@@ -1,0 +1,162 @@
+"""The AgileNN device pipeline end to end: generated C (host and emulated Cortex-M7) against the Python
+reference, with the real server over UDP, a lossy link, and no server at all."""
+
+from __future__ import annotations
+
+import shutil
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from agilenn_codegen.cli import main
+from agilenn_codegen.lossy_proxy import LossyProxy
+from agilenn_codegen.pipeline.device_model import dataset_images
+from agilenn_codegen.pipeline.device_run import load_library, run_device
+from agilenn_codegen.pipeline.reference import ReferencePipeline
+from agilenn_codegen.pipeline.symbols import nearest_centroid, symbol_table
+from agilenn_codegen.server.thread import ServerThread
+from agilenn_codegen.targets import build_program, load_target, run_program
+
+COUNT = 12
+
+
+@pytest.fixture(scope="module")
+def host_library(exported_folder, tmp_path_factory):
+    folder, root = exported_folder
+    out = tmp_path_factory.mktemp("lib") / "agilenn"
+    assert main(["codegen", str(folder), "--target", "host", "--out", str(out), "--data-root", str(root)]) == 0
+    lib = load_library(out)
+    images, labels = dataset_images(lib.exported, "test", COUNT, root)
+    return lib, images, labels
+
+
+def test_server_round_trip_is_exact(host_library, exported_folder):
+    lib, images, labels = host_library
+    with ServerThread(exported_folder[0]) as server:
+        report, results = run_device(lib, images, labels, server.address, timeout_ms=2000, sanitize=True)
+    assert report.answered_remote == COUNT
+    assert report.frames_equal_reference == COUNT  # every byte sent equals the Python reference
+    assert report.predictions_equal_python == COUNT
+    assert report.logits_equal_python == COUNT  # alpha * local + (1 - alpha) * remote, bit for bit
+    assert report.accuracy_final == report.accuracy_python_int8
+    assert report.bytes_mean < report.raw_bytes  # LZW (or raw) never above raw packing + header
+    assert set(results.fragments.tolist()) >= {1}
+
+
+def test_no_server_falls_back_to_local(host_library):
+    lib, images, labels = host_library
+    report, results = run_device(lib, images, labels, ("127.0.0.1", 9), timeout_ms=30)
+    assert report.answered_remote == 0
+    assert report.predictions_equal_python == COUNT  # the local head's answers
+    assert report.frames_equal_reference == COUNT
+
+
+@pytest.mark.parametrize("loss", [0.2, 0.5])
+def test_lossy_link_always_answers(host_library, exported_folder, loss):
+    lib, images, labels = host_library
+    with (
+        ServerThread(exported_folder[0]) as server,
+        LossyProxy(server.address, loss=loss, duplicate=0.1, reorder=0.2, seed=7) as proxy,
+    ):
+        report, _ = run_device(lib, images, labels, proxy.address, timeout_ms=150)
+    assert report.count == COUNT  # every inference answered (remote or local), none hung
+    assert report.predictions_equal_python == COUNT
+    assert report.logits_equal_python == COUNT
+    assert 0 <= report.answered_remote <= COUNT
+
+
+def test_symbol_table_is_nearest_centroid_with_lower_ties():
+    centroids = (0.0, 1.0, 2.0, 4.0)
+    values = np.array([0.5, 1.5, 3.0, -1.0, 9.0, 0.49, 0.51], np.float32)
+    assert nearest_centroid(values, centroids).tolist() == [0, 1, 2, 0, 3, 0, 1]
+    table = symbol_table(6 / 255, -128, centroids)
+    dq = (np.arange(-128, 128) + 128).astype(np.float32) * np.float32(6 / 255)
+    assert np.array_equal(table, nearest_centroid(dq, centroids))
+
+
+def test_manifest_records_the_pipeline(host_library):
+    lib, _, _ = host_library
+    info = lib.manifest["agilenn"]
+    assert info["lzw_bits"] == 12 and info["buffers"]["lzw_state"] == 7 << 12
+    assert info["ram_bytes_total"] > lib.manifest["totals"]["arena_bytes"]
+    assert len(info["symbol_table"]) == 256
+
+
+FRAMES_MAIN = r"""
+#include <stdint.h>
+#include <stdio.h>
+#include "{name}_agilenn.h"
+static float image[{NAME}_IMAGE_SIZE];
+static uint8_t frame[{NAME}_FRAME_MAX_BYTES];
+int main(void)
+{{
+    FILE *in = fopen("images.bin", "rb"), *out = fopen("frames.bin", "wb");
+    uint32_t count, floats, i;
+    if (in == NULL || out == NULL || fread(&count, 4, 1, in) != 1 || fread(&floats, 4, 1, in) != 1) return 3;
+    for (i = 0; i < count; i++) {{
+        int32_t f, n;
+        float logits[{NAME}_NUM_CLASSES];
+        int32_t local;
+        if (fread(image, sizeof image, 1, in) != 1 || {name}_begin(image) != AGILENN_OK) return 4;
+        local = {name}_local_only(logits);
+        fwrite(&local, 4, 1, out);
+        fwrite(logits, sizeof logits, 1, out);
+        n = {name}_fragment_count();
+        fwrite(&n, 4, 1, out);
+        for (f = 0; f < n; f++) {{
+            const int32_t len = {name}_fragment(f, frame, (int32_t)sizeof frame);
+            if (len < 0) return 5;
+            fwrite(&len, 4, 1, out);
+            fwrite(frame, 1, (size_t)len, out);
+        }}
+    }}
+    fclose(in);
+    return fclose(out) == 0 ? 0 : 6;
+}}
+"""
+
+
+@pytest.mark.qemu
+def test_emulated_cortex_m7_sends_the_reference_bytes(exported_folder, tmp_path):
+    folder, root = exported_folder
+    out = tmp_path / "m7"
+    assert main(["codegen", str(folder), "--target", "stm32f746", "--out", str(out), "--data-root", str(root)]) == 0
+    lib = load_library(out)
+    target = load_target("stm32f746")
+    harness = tmp_path / "frames_main.c"
+    harness.write_text(FRAMES_MAIN.format(name=lib.name, NAME=lib.name.upper()))
+    runtime = out / "runtime"
+    sources = [out / f"{lib.name}.c", out / f"{lib.name}_agilenn.c", harness]
+    sources += sorted(p for p in runtime.rglob("*.c") if "port" not in p.relative_to(runtime).parts)
+    includes = [out, *sorted({p.parent for p in runtime.rglob("*.h")})]
+    elf = build_program(target, sources, includes, tmp_path / "build")
+    images, _ = dataset_images(lib.exported, "test", 4, root)
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "images.bin").write_bytes(struct.pack("<II", len(images), images[0].size) + images.tobytes())
+    result = run_program(target, elf, run, timeout_s=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    info = lib.manifest["agilenn"]
+    reference = ReferencePipeline(
+        lib.exported, lib.exported.device_onnx, lib.table, info["lzw_bits"], info["max_fragment"]
+    )
+    data, offset = (run / "frames.bin").read_bytes(), 0
+    classes = lib.exported.num_classes
+    for i, image in enumerate(images):
+        step = reference.device(image)
+        (local,) = struct.unpack_from("<i", data, offset)
+        logits = np.frombuffer(data, np.float32, classes, offset + 4)
+        offset += 4 + 4 * classes
+        assert logits.tobytes() == step.local_logits.tobytes()
+        assert local == int(np.argmax(step.local_logits))
+        (n,) = struct.unpack_from("<i", data, offset)
+        offset += 4
+        frames = []
+        for _ in range(n):
+            (length,) = struct.unpack_from("<i", data, offset)
+            frames.append(data[offset + 4 : offset + 4 + length])
+            offset += 4 + length
+        assert frames == reference.frames(i + 1, step.payload), f"image {i}: the M7's frames differ"
+    shutil.rmtree(run)
