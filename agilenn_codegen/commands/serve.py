@@ -20,6 +20,10 @@ def command(
     reassembly_timeout: float = typer.Option(
         2.0, "--reassembly-timeout", help="Seconds a partial request is kept after its first fragment."
     ),
+    max_pending_per_peer: int = typer.Option(
+        4, "--max-pending-per-peer", help="Partial (incomplete) requests kept per peer address."
+    ),
+    max_pending: int = typer.Option(256, "--max-pending", help="Partial requests kept in all."),
     threads: int = typer.Option(1, "--threads", help="onnxruntime intra-op threads."),
     stats_every: float = typer.Option(
         10.0, "--stats-every", help="Print the counters every S seconds (0: only at the end)."
@@ -43,6 +47,8 @@ def command(
         batch_wait_ms=batch_wait_ms,
         max_datagram=max_datagram,
         reassembly_timeout_s=reassembly_timeout,
+        max_pending_per_peer=max_pending_per_peer,
+        max_pending=max_pending,
         threads=threads,
     )
     options.validate()

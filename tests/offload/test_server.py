@@ -90,10 +90,10 @@ def test_answer_is_remote_onnx_bit_for_bit(tiny: TinyModel, server: ServerThread
             assert np.array_equal(got, reference_logits(tiny, symbols))
 
 
-def test_retransmitted_sequence_is_answered_again(tiny: TinyModel, server: ServerThread):
+def test_retransmitted_single_fragment_request_is_answered_again(tiny: TinyModel, server: ServerThread):
     symbols = random_symbols(tiny, np.random.default_rng(7))
     payload = request_payload(tiny, symbols)
-    with _client(server.address, tiny, max_fragment=32) as client:
+    with _client(server.address, tiny) as client:
         first, second = client.infer(41, payload), client.infer(41, payload)
     assert first is not None and second is not None and np.array_equal(first, second)
 

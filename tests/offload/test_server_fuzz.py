@@ -182,6 +182,22 @@ def test_pending_memory_is_capped_per_peer_and_expires(tiny: TinyModel, spec: Mo
     assert stats.snapshot()["reassembly"] == {"pending": 0, "expired": 4}
 
 
+def test_late_duplicate_fragments_do_not_fill_the_pending_cap(tiny: TinyModel, spec: ModelSpec):
+    decoder, stats = _decoder(spec)  # reassembly timeout (and duplicate window) 2 s
+    frames = _valid_frames(tiny, 5, max_fragment=4)
+    assert len(frames) > 4  # more late copies than the per-peer cap of pending sequences
+    requests = [decoder.on_datagram(frame, "dev", now=0.0) for frame in frames]
+    assert requests[-1] is not None and requests[:-1] == [None] * (len(frames) - 1)
+    for frame in frames:  # late copies of every fragment
+        assert decoder.on_datagram(frame, "dev", now=0.1) is None
+    assert decoder.pending() == 0 and stats.snapshot()["drops"] == {"duplicate": len(frames)}
+    # after the window, the same sequence is a retransmission and is answered again
+    again = [decoder.on_datagram(frame, "dev", now=2.5) for frame in frames]
+    assert again[-1] is not None and again[-1].payload == requests[-1].payload
+    # another device's identical seq is unaffected
+    assert [decoder.on_datagram(frame, "other", now=0.2) for frame in frames][-1] is not None
+
+
 # --------------------------------------------------------------------------------------------
 # over UDP: the running server survives and still answers
 # --------------------------------------------------------------------------------------------
