@@ -117,6 +117,7 @@ class _Pending:
     fragments: dict[int, bytes] = field(default_factory=dict)
     fragment_size: int = 0  # F, known once a non-last fragment arrived
     received: int = 0
+    echo: bool = False  # started by a fragment of a sequence completed moments ago: probably a duplicate
 
 
 class Reassembler:
@@ -125,9 +126,15 @@ class Reassembler:
     At most ``max_pending_per_peer`` incomplete sequences per peer and ``max_pending`` in all, each of at
     most ``max_total`` bytes, each dropped ``timeout_s`` after its first fragment arrived. Memory is
     therefore bounded by ``max_pending * max_total`` bytes. Duplicate fragments are ignored; a fragment
-    that contradicts the others drops the whole sequence (ProtocolError "conflict"). A sequence that
-    would exceed a cap is refused (ProtocolError "too_many_pending"). A completed sequence leaves no state:
-    a retransmission of the same seq is reassembled (and answered) again.
+    that contradicts the others drops the whole sequence (ProtocolError "conflict"). A new sequence that
+    would exceed a cap is refused (ProtocolError "too_many_pending").
+
+    A completed sequence leaves no pending state, so a retransmission of the same seq is reassembled (and
+    answered) again. A late duplicate of a fragment of a completed sequence therefore starts an *echo*: a
+    partial sequence that would otherwise hold a slot until its timeout and lock a device out of the
+    per-peer cap. The keys completed in the last ``timeout_s`` are remembered (at most ``max_pending`` of
+    them), and when a cap is reached the oldest echo (of that peer for the per-peer cap) is evicted, and
+    counted in ``evicted``, before a new sequence is refused.
     """
 
     def __init__(
@@ -141,6 +148,8 @@ class Reassembler:
         self.timeout_s = timeout_s
         self._pending: dict[tuple[Hashable, int], _Pending] = {}
         self._per_peer: dict[Hashable, int] = {}
+        self._completed: dict[tuple[Hashable, int], float] = {}  # key -> completion time, oldest first
+        self.evicted = 0
 
     @property
     def pending(self) -> int:
@@ -160,7 +169,25 @@ class Reassembler:
         stale = [key for key, state in self._pending.items() if now - state.created >= self.timeout_s]
         for key in stale:
             self._drop(key)
+        old = [key for key, done in self._completed.items() if now - done >= self.timeout_s]
+        for key in old:
+            del self._completed[key]
         return len(stale)
+
+    def _evict_echo(self, peer: Hashable | None) -> bool:
+        """Drop the oldest echo sequence (of ``peer``, or of anyone for None); False if there is none."""
+        echoes = [(s.created, k) for k, s in self._pending.items() if s.echo and (peer is None or s.peer == peer)]
+        if not echoes:
+            return False
+        self._drop(min(echoes, key=lambda item: item[0])[1])
+        self.evicted += 1
+        return True
+
+    def _remember(self, key: tuple[Hashable, int], now: float) -> None:
+        self._completed.pop(key, None)
+        self._completed[key] = now
+        while len(self._completed) > self.max_pending:
+            del self._completed[next(iter(self._completed))]
 
     def _conflict(self, key: tuple[Hashable, int], why: str) -> ProtocolError:
         self._drop(key)
@@ -184,11 +211,13 @@ class Reassembler:
         if state is None:
             if self._per_peer.get(peer, 0) >= self.max_pending_per_peer or len(self._pending) >= self.max_pending:
                 self.expire(now)
-            if self._per_peer.get(peer, 0) >= self.max_pending_per_peer:
+            if self._per_peer.get(peer, 0) >= self.max_pending_per_peer and not self._evict_echo(peer):
                 raise ProtocolError("too_many_pending", f"peer has {self.max_pending_per_peer} pending sequences")
-            if len(self._pending) >= self.max_pending:
+            if len(self._pending) >= self.max_pending and not self._evict_echo(None):
                 raise ProtocolError("too_many_pending", f"{self.max_pending} sequences already pending")
+            done = self._completed.get(key)
             state = _Pending(now, peer, frame.kind, frame.model_id, frame.frag_count, frame.total_len)
+            state.echo = done is not None and now - done < self.timeout_s
             self._pending[key] = state
             self._per_peer[peer] = self._per_peer.get(peer, 0) + 1
         elif (frame.kind, frame.model_id, frame.frag_count, frame.total_len) != (
@@ -224,6 +253,7 @@ class Reassembler:
         if state.received < state.frag_count:
             return None
         self._drop(key)
+        self._remember(key, now)
         payload = b"".join(state.fragments[i] for i in range(state.frag_count))
         if len(payload) != state.total_len:  # unreachable after the checks above; kept as a guard
             raise ProtocolError("conflict", "reassembled length differs from the total length")

@@ -276,3 +276,28 @@ def test_reply_round_trip_and_rejects():
         with pytest.raises(ProtocolError) as info:
             decode_reply(bad)
         assert info.value.reason == reason
+
+
+def test_late_duplicates_of_completed_sequences_do_not_lock_a_peer_out():
+    reassembler = Reassembler(max_total=1000, max_pending_per_peer=2, max_pending=3, timeout_s=1.0)
+    for seq in range(6):
+        frames = frames_of(bytes([seq]) * 25, 10, seq=seq)
+        assert [reassembler.feed("dev", f, 0.1 * seq) for f in frames][-1] == bytes([seq]) * 25
+        assert reassembler.feed("dev", frames[0], 0.1 * seq + 0.01) is None  # late duplicate: an echo
+    assert reassembler.pending == 2 and reassembler.evicted == 4
+    # another peer's duplicates fill the global cap; a fresh sequence evicts an echo instead of being refused
+    frames = frames_of(bytes(25), 10, seq=99)
+    assert [reassembler.feed("other", f, 0.7) for f in frames][-1] == bytes(25)
+    reassembler.feed("other", frames[1], 0.71)
+    assert reassembler.pending == 3
+    fresh = frames_of(bytes(range(25)), 10, seq=100)
+    assert [reassembler.feed("third", f, 0.72) for f in fresh][-1] == bytes(range(25))
+    # a real retransmission of a completed sequence (all fragments) is still reassembled again
+    again = frames_of(bytes([5]) * 25, 10, seq=5)
+    assert [reassembler.feed("dev", f, 0.8) for f in again][-1] == bytes([5]) * 25
+    # genuine partial sequences (no echo) are still refused over the cap
+    strict = Reassembler(max_total=1000, max_pending_per_peer=1, timeout_s=1.0)
+    strict.feed("p", frames_of(bytes(25), 10, seq=1)[0], 0.0)
+    with pytest.raises(ProtocolError) as info:
+        strict.feed("p", frames_of(bytes(25), 10, seq=2)[0], 0.0)
+    assert info.value.reason == "too_many_pending"
