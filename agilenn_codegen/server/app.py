@@ -173,7 +173,7 @@ class OffloadServer:
             return
         try:
             for frame in frames:
-                self.transport.sendto(frame, request.peer)
+                self.transport.sendto(frame, request.peer)  # type: ignore[arg-type]  # an (host, port) tuple
         except Exception as exc:
             self._internal(exc, "send")
             return

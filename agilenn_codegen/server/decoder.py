@@ -7,19 +7,14 @@ version, kind, lengths, CRC), the kind and the model id, then bounded reassembly
 fragment or dropped and counted under a short reason. :func:`decode_request` then turns a
 complete payload into symbols and checks them against the served model.
 
-Late duplicates: the reassembler keeps no state for a completed sequence, so a duplicated fragment
-that arrives after its sequence completed would open a new pending sequence that can never
-complete, and a few of those fill the peer's pending cap and get the device's next requests refused
-("too_many_pending"). The decoder therefore remembers the (peer, seq) of recently completed
-*multi-fragment* requests for `duplicate_window_s` and drops their fragments as "duplicate".
-Single-fragment requests hold no pending state and are answered again when duplicated or
-retransmitted; a multi-fragment retransmission is answered once the window has passed.
+Late duplicates of a just-completed request's fragments open "echo" sequences, which the
+reassembler evicts before it refuses a new sequence over a cap (docs/offload-protocol.md §4); a
+retransmitted request is answered again.
 """
 
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 from collections.abc import Hashable
 from dataclasses import dataclass
 
@@ -28,8 +23,6 @@ import numpy as np
 from agilenn_codegen.offload import KIND_REQUEST, ProtocolError, Reassembler, decode_frame, decode_payload
 from agilenn_codegen.server.model import ModelSpec
 from agilenn_codegen.server.stats import ServerStats
-
-RECENT_MAX = 4096  # recently completed multi-fragment (peer, seq) keys remembered
 
 
 @dataclass(frozen=True)
@@ -63,7 +56,6 @@ class RequestDecoder:
         reassembly_timeout_s: float = 2.0,
         max_pending_per_peer: int = 4,
         max_pending: int = 256,
-        duplicate_window_s: float | None = None,
     ) -> None:
         self.spec = spec
         self.stats = stats
@@ -76,8 +68,6 @@ class RequestDecoder:
             max_pending=max_pending,
             timeout_s=reassembly_timeout_s,
         )
-        self.duplicate_window_s = reassembly_timeout_s if duplicate_window_s is None else duplicate_window_s
-        self._recent: OrderedDict[tuple[Hashable, int], float] = OrderedDict()
 
     def on_datagram(self, data: bytes, peer: Hashable, now: float | None = None) -> Request | None:
         """Feed one datagram; returns the request it completes, or None (fragment kept, or dropped)."""
@@ -97,22 +87,14 @@ class RequestDecoder:
         if frame.model_id != self.spec.model_id:
             self.stats.drop("wrong_model")
             return None
-        key = (peer, frame.seq)
-        if frame.frag_count > 1 and key in self._recent:
-            if now - self._recent[key] < self.duplicate_window_s:
-                self.stats.drop("duplicate")
-                return None
-            del self._recent[key]
         try:
             payload = self.reassembler.feed(peer, frame, now)
         except ProtocolError as exc:
             self.stats.drop(exc.reason)
             payload = None
-        self.stats.set_reassembly(self.pending())
+        self._sync_reassembly()
         if payload is None:
             return None
-        if frame.frag_count > 1:
-            self._remember(key, now)
         self.stats.count_request()
         return Request(peer, frame.seq, bytes(payload), now)
 
@@ -120,23 +102,16 @@ class RequestDecoder:
         """Drop partial requests older than the timeout; returns how many expired."""
         now = time.monotonic() if now is None else now
         expired = int(self.reassembler.expire(now))
-        while self._recent:
-            oldest, done_at = next(iter(self._recent.items()))
-            if now - done_at < self.duplicate_window_s:
-                break
-            del self._recent[oldest]
-        self.stats.set_reassembly(self.pending(), expired)
+        self._sync_reassembly(expired)
         return expired
 
     def pending(self) -> int:
         """Partial requests held by the reassembler."""
         return int(self.reassembler.pending)
 
-    def _remember(self, key: tuple[Hashable, int], now: float) -> None:
-        self._recent[key] = now
-        self._recent.move_to_end(key)
-        while len(self._recent) > RECENT_MAX:
-            self._recent.popitem(last=False)
+    def _sync_reassembly(self, expired: int = 0) -> None:
+        evicted = int(getattr(self.reassembler, "evicted", 0))
+        self.stats.set_reassembly(self.pending(), expired, evicted)
 
 
 def decode_request(spec: ModelSpec, payload: bytes) -> np.ndarray:

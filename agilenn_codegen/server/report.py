@@ -27,7 +27,10 @@ def stats_table(snapshot: dict[str, Any], title: str = "agilenn serve") -> Table
     for reason, count in snapshot["drops"].items():
         table.add_row(f"  {reason}", f"{count:,}")
     reassembly = snapshot["reassembly"]
-    table.add_row("reassembly pending / expired", f"{reassembly['pending']} / {reassembly['expired']}")
+    table.add_row(
+        "reassembly pending / expired / evicted",
+        f"{reassembly['pending']} / {reassembly['expired']} / {reassembly['evicted']}",
+    )
     batches = snapshot["batches"]
     mean = "-" if batches["mean_size"] is None else f"{batches['mean_size']:.2f}"
     table.add_row("batches (mean size)", f"{batches['count']:,} ({mean})")

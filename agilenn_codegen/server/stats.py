@@ -29,6 +29,7 @@ class ServerStats:
         self.batched_requests = 0
         self.reassembly_pending = 0
         self.reassembly_expired = 0
+        self.reassembly_evicted = 0
         self.drops: Counter[str] = Counter()
         self._latency: deque[float] = deque(maxlen=LATENCY_WINDOW)
         self._latency_max = 0.0
@@ -61,11 +62,13 @@ class ServerStats:
             self._latency.append(latency_s)
             self._latency_max = max(self._latency_max, latency_s)
 
-    def set_reassembly(self, pending: int, expired: int = 0) -> None:
-        """Update the gauge of pending partial requests and add `expired` timeouts."""
+    def set_reassembly(self, pending: int, expired: int = 0, evicted: int | None = None) -> None:
+        """Update the pending gauge, add `expired` timeouts, set the total of evicted echo sequences."""
         with self._lock:
             self.reassembly_pending = pending
             self.reassembly_expired += expired
+            if evicted is not None:
+                self.reassembly_evicted = evicted
 
     def snapshot(self) -> dict[str, Any]:
         """A consistent copy of every counter, latencies in milliseconds."""
@@ -84,7 +87,11 @@ class ServerStats:
                 "replies": self.replies,
                 "dropped": int(sum(self.drops.values())),
                 "drops": dict(sorted(self.drops.items())),
-                "reassembly": {"pending": self.reassembly_pending, "expired": self.reassembly_expired},
+                "reassembly": {
+                    "pending": self.reassembly_pending,
+                    "expired": self.reassembly_expired,
+                    "evicted": self.reassembly_evicted,
+                },
                 "batches": {
                     "count": self.batches,
                     "mean_size": (self.batched_requests / self.batches) if self.batches else None,

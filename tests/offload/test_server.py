@@ -90,10 +90,11 @@ def test_answer_is_remote_onnx_bit_for_bit(tiny: TinyModel, server: ServerThread
             assert np.array_equal(got, reference_logits(tiny, symbols))
 
 
-def test_retransmitted_single_fragment_request_is_answered_again(tiny: TinyModel, server: ServerThread):
+@pytest.mark.parametrize("max_fragment", [1444, 16])
+def test_retransmitted_request_is_answered_again(tiny: TinyModel, server: ServerThread, max_fragment: int):
     symbols = random_symbols(tiny, np.random.default_rng(7))
     payload = request_payload(tiny, symbols)
-    with _client(server.address, tiny) as client:
+    with _client(server.address, tiny, max_fragment=max_fragment) as client:
         first, second = client.infer(41, payload), client.infer(41, payload)
     assert first is not None and second is not None and np.array_equal(first, second)
 

@@ -179,23 +179,23 @@ def test_pending_memory_is_capped_per_peer_and_expires(tiny: TinyModel, spec: Mo
         decoder.on_datagram(frame, "greedy", now=0.0)
     assert decoder.pending() == 4 and stats.snapshot()["drops"] == {"too_many_pending": 6}
     assert decoder.expire(now=5.0) == 4 and decoder.pending() == 0
-    assert stats.snapshot()["reassembly"] == {"pending": 0, "expired": 4}
+    assert stats.snapshot()["reassembly"] == {"pending": 0, "expired": 4, "evicted": 0}
 
 
-def test_late_duplicate_fragments_do_not_fill_the_pending_cap(tiny: TinyModel, spec: ModelSpec):
-    decoder, stats = _decoder(spec)  # reassembly timeout (and duplicate window) 2 s
-    frames = _valid_frames(tiny, 5, max_fragment=4)
-    assert len(frames) > 4  # more late copies than the per-peer cap of pending sequences
-    requests = [decoder.on_datagram(frame, "dev", now=0.0) for frame in frames]
-    assert requests[-1] is not None and requests[:-1] == [None] * (len(frames) - 1)
-    for frame in frames:  # late copies of every fragment
-        assert decoder.on_datagram(frame, "dev", now=0.1) is None
-    assert decoder.pending() == 0 and stats.snapshot()["drops"] == {"duplicate": len(frames)}
-    # after the window, the same sequence is a retransmission and is answered again
-    again = [decoder.on_datagram(frame, "dev", now=2.5) for frame in frames]
-    assert again[-1] is not None and again[-1].payload == requests[-1].payload
-    # another device's identical seq is unaffected
-    assert [decoder.on_datagram(frame, "other", now=0.2) for frame in frames][-1] is not None
+def test_late_duplicate_fragments_do_not_lock_the_device_out(tiny: TinyModel, spec: ModelSpec):
+    decoder, stats = _decoder(spec)  # per-peer cap 4, timeout 2 s
+    for seq in range(8):  # each request completes, then a late copy of its first fragment arrives
+        frames = _valid_frames(tiny, seq, max_fragment=4)
+        assert len(frames) > 1
+        results = [decoder.on_datagram(frame, "dev", now=0.1 * seq) for frame in frames]
+        assert results[-1] is not None, stats.snapshot()  # never refused because of earlier echoes
+        assert decoder.on_datagram(frames[0], "dev", now=0.1 * seq + 0.01) is None
+    snap = stats.snapshot()
+    assert "too_many_pending" not in snap["drops"] and snap["requests"] == 8
+    assert decoder.pending() <= 4 and snap["reassembly"]["evicted"] > 0
+    # a retransmission of a completed request is answered again
+    frames = _valid_frames(tiny, 3, max_fragment=4)
+    assert [decoder.on_datagram(frame, "dev", now=1.0) for frame in frames][-1] is not None
 
 
 # --------------------------------------------------------------------------------------------
