@@ -21,7 +21,9 @@
 typedef enum {
     AGILENN_OK = 0,
     AGILENN_ERR_ARGUMENT = 1, /**< a NULL pointer or inconsistent parameters */
-    AGILENN_ERR_UNSUPPORTED = 2 /**< parameters outside what this kernel implements */
+    AGILENN_ERR_UNSUPPORTED = 2, /**< parameters outside what this kernel implements */
+    AGILENN_ERR_NO_SPACE = 3, /**< the output would not fit the caller's buffer (offload encoders) */
+    AGILENN_ERR_BAD_REPLY = 4 /**< a reply frame is not a valid answer to the current request */
 } agilenn_status_t;
 
 /**

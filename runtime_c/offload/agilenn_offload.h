@@ -34,10 +34,8 @@
 
 #include "agilenn_types.h"
 
-/** The output would not fit the caller's buffer. agilenn_lzw_encode returns it when the body would
- * exceed the capacity (the caller then sends raw packing); it is not an error of the input.
- * (Value 3 of agilenn_status_t, defined here until agilenn_types.h lists it.) */
-#define AGILENN_ERR_NO_SPACE ((agilenn_status_t)3)
+/* AGILENN_ERR_NO_SPACE (agilenn_types.h): the output would not fit the caller's buffer. agilenn_lzw_encode
+ * returns it when the body would exceed the capacity (the caller then sends raw packing). */
 
 #define AGILENN_OFFLOAD_VERSION 1
 #define AGILENN_OFFLOAD_KIND_REQUEST 1

@@ -1,0 +1,220 @@
+"""Benchmark of the AgileNN device pipeline: what the paper's Figure 16 and Table 3 measure, here.
+
+    .venv/bin/python benchmarks/agilenn_pipeline.py examples/agilenn_fmnist --count 10000
+
+Measures, and writes to docs/results/ (JSON + PNG) with the command that produced them:
+- accuracy on the test set: final (generated C on the host + `agilenn serve` over UDP), local head
+  only, remote network only, and the Python int8 pipeline's, plus the float PyTorch model's (from
+  agilenn.json); predictions of the C path compared with the Python int8 pipeline image by image;
+- bytes per inference (mean, p95) against raw index packing and unquantized float32 features;
+- device work on the emulated Cortex-M7 (qemu mps2-an500): guest instructions of one inference,
+  split into the network and the payload/frames stages, counted by qemu (startup and I/O excluded by
+  differencing builds); the stack high-water mark (painted stack); flash and static RAM of the
+  library (arm-none-eabi-size of its objects);
+- a latency model for the paper's setting: device time = instructions x CPI / 216 MHz (CPI is an
+  assumption, reported for 1.0 and 1.5), radio time at 6 Mbps (WiFi) and 270 kbps (the paper's
+  low-power radio), server time measured (the server's own receive-to-reply latency, p50).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import struct
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from agilenn_codegen.cli import main as cli_main  # noqa: E402
+from agilenn_codegen.pipeline.device_model import dataset_images  # noqa: E402
+from agilenn_codegen.pipeline.device_run import load_library, run_device  # noqa: E402
+from agilenn_codegen.server.thread import ServerThread  # noqa: E402
+from agilenn_codegen.targets import build_program, instructions_executed, load_target, run_program  # noqa: E402
+
+CLOCK_HZ = 216e6
+LINKS = {"WiFi 6 Mbps": 6e6, "radio 270 kbps": 270e3}
+
+BENCH_MAIN = r"""
+#include <stdint.h>
+#include <stdio.h>
+#include "{name}_agilenn.h"
+#include "{name}.h"
+extern uint32_t __stack_limit__[];
+static float image[{NAME}_IMAGE_SIZE];
+static float logits[{NAME}_NUM_CLASSES];
+static uint8_t symbols[{NAME}_REMOTE_SYMBOLS];
+static uint8_t frame[{NAME}_FRAME_MAX_BYTES];
+int main(void)
+{{
+    FILE *f = fopen("images.bin", "rb");
+    uint32_t header[2], stack_used = 0, sent = 0;
+    volatile uint32_t *p;
+    uint32_t here = 0;
+    int32_t i;
+    if (f == NULL || fread(header, sizeof header, 1, f) != 1 || fread(image, sizeof image, 1, f) != 1) return 3;
+    fclose(f);
+    for (p = __stack_limit__; (uintptr_t)p < (uintptr_t)&here - 64u; p++) *p = 0xA5A5A5A5u;
+#if STAGE == 1
+    if ({name}_run(image, logits, symbols) != AGILENN_OK) return 4;
+#elif STAGE == 2
+    if ({name}_begin(image) != AGILENN_OK) return 4;
+    for (i = 0; i < {name}_fragment_count(); i++) sent += (uint32_t){name}_fragment(i, frame, (int32_t)sizeof frame);
+#endif
+    for (p = __stack_limit__; *p == 0xA5A5A5A5u; p++) {{ }}
+    stack_used = (uint32_t)((uintptr_t)&here - (uintptr_t)p);
+    (void)i; (void)sent; (void)logits; (void)symbols; (void)frame;
+    f = fopen("bench.txt", "w");
+    fprintf(f, "%lu %lu\n", (unsigned long)stack_used, (unsigned long)sent);
+    fclose(f);
+    return 0;
+}}
+"""
+
+
+def _library_sources(lib_dir: Path, name: str) -> tuple[list[Path], list[Path]]:
+    runtime = lib_dir / "runtime"
+    sources = [lib_dir / f"{name}.c", lib_dir / f"{name}_agilenn.c"]
+    sources += sorted(p for p in runtime.rglob("*.c") if "port" not in p.relative_to(runtime).parts)
+    includes = [lib_dir, *sorted({p.parent for p in runtime.rglob("*.h")})]
+    return sources, includes
+
+
+def measure_device(export: Path, data_root: Path | None, work: Path) -> dict:
+    """Instructions, stack, flash and RAM of one inference on the emulated Cortex-M7."""
+    lib_dir = work / "m7"
+    assert cli_main(["codegen", str(export), "--target", "stm32f746", "--out", str(lib_dir)]
+                    + (["--data-root", str(data_root)] if data_root else [])) == 0
+    lib = load_library(lib_dir)
+    target = load_target("stm32f746")
+    sources, includes = _library_sources(lib_dir, lib.name)
+    images, _ = dataset_images(lib.exported, "test", 1, data_root)
+    run_dir = work / "run"
+    run_dir.mkdir(exist_ok=True)
+    (run_dir / "images.bin").write_bytes(struct.pack("<II", 1, images[0].size) + images.tobytes())
+    harness = work / "bench_main.c"
+    harness.write_text(BENCH_MAIN.format(name=lib.name, NAME=lib.name.upper()))
+    counts, stacks = {}, {}
+    for stage in (0, 1, 2):
+        elf = build_program(target, [*sources, harness], includes, work / f"build{stage}", defines={"STAGE": str(stage)},
+                            output_name=f"bench{stage}")
+        result = run_program(target, elf, run_dir, timeout_s=600)
+        if result.returncode != 0:
+            raise RuntimeError(result.stdout + result.stderr)
+        stacks[stage] = int((run_dir / "bench.txt").read_text().split()[0])
+        counts[stage] = instructions_executed(target, elf, run_dir)
+    # flash and RAM of the library itself: its objects, compiled as for the firmware
+    objects = []
+    for src in sources:
+        obj = work / "objects" / (src.stem + ".o")
+        obj.parent.mkdir(exist_ok=True)
+        subprocess.run(["arm-none-eabi-gcc", *target.cflags, "-std=c99", "-O2", "-c", *(f"-I{i}" for i in includes),
+                        str(src), "-o", str(obj)], check=True)
+        objects.append(str(obj))
+    size = subprocess.run(["arm-none-eabi-size", "-t", *objects], capture_output=True, text=True, check=True).stdout
+    text, data, bss = (int(v) for v in size.strip().splitlines()[-1].split()[:3])
+    network = counts[1] - counts[0]
+    pipeline = counts[2] - counts[1]
+    return {
+        "instructions": {"network": network, "payload_and_frames": pipeline, "total": network + pipeline},
+        "stack_high_water_bytes": stacks[2],
+        "library_flash_bytes": text + data,
+        "library_static_ram_bytes": data + bss,
+        "peak_ram_bytes": data + bss + stacks[2],
+        "manifest": lib.manifest["agilenn"] | {"arena_bytes": lib.manifest["totals"]["arena_bytes"]},
+    }
+
+
+def measure_test_set(export: Path, data_root: Path | None, count: int, work: Path) -> dict:
+    lib_dir = work / "host"
+    assert cli_main(["codegen", str(export), "--target", "host", "--out", str(lib_dir)]
+                    + (["--data-root", str(data_root)] if data_root else [])) == 0
+    lib = load_library(lib_dir)
+    images, labels = dataset_images(lib.exported, "test", count, data_root)
+    with ServerThread(export) as server:
+        report, results = run_device(lib, images, labels, server.address, timeout_ms=2000)
+        stats = server.stats.snapshot()
+    return {"report": report.to_json(), "server_stats": stats, "bytes_sent": results.bytes_sent.tolist()}
+
+
+def latency_model(device: dict, test: dict) -> dict:
+    instructions = device["instructions"]["total"]
+    mean_bytes = test["report"]["bytes_mean"]
+    server_ms = _server_p50_ms(test["server_stats"])
+    rows = {}
+    for cpi in (1.0, 1.5):
+        device_ms = instructions * cpi / CLOCK_HZ * 1e3
+        for link, bps in LINKS.items():
+            radio_ms = mean_bytes * 8 / bps * 1e3
+            rows[f"CPI {cpi}, {link}"] = {"device_ms": device_ms, "radio_ms": radio_ms, "server_ms": server_ms,
+                                          "total_ms": device_ms + radio_ms + server_ms}
+    return rows
+
+
+def _server_p50_ms(stats: dict) -> float:
+    """The server's receive-to-reply latency, p50 (ServerStats.snapshot()["latency"]["p50_ms"])."""
+    value = stats["latency"]["p50_ms"]
+    if value is None:
+        raise RuntimeError("the server answered no request: no latency to report")
+    return float(value)
+
+
+def plot(rows: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = list(rows)
+    parts = ("device_ms", "radio_ms", "server_ms")
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    left = np.zeros(len(labels))
+    for part, color in zip(parts, ("#4C72B0", "#DD8452", "#55A868"), strict=True):
+        values = np.array([rows[label][part] for label in labels])
+        ax.barh(labels, values, left=left, color=color, label=part.replace("_ms", ""))
+        left += values
+    ax.set_xlabel("latency per inference (ms)")
+    ax.set_title("AgileNN on the STM32F746 (216 MHz): device + radio + server")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("export", type=Path, help="an `agilenn export` folder")
+    parser.add_argument("--count", type=int, default=1000, help="test images for accuracy and bytes")
+    parser.add_argument("--data-root", type=Path, default=None)
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "results")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="agilenn-bench-") as tmp:
+        work = Path(tmp)
+        device = measure_device(args.export, args.data_root, work)
+        test = measure_test_set(args.export, args.data_root, args.count, work)
+    rows = latency_model(device, test)
+    meta = json.loads((args.export / "agilenn.json").read_text())
+    result = {
+        "command": "python benchmarks/agilenn_pipeline.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+        "export": str(args.export),
+        "float_model_metrics": meta.get("metrics"),
+        "device": device,
+        "test_set": {k: v for k, v in test.items() if k != "bytes_sent"},
+        "latency_model": rows,
+    }
+    (args.out / "agilenn_pipeline.json").write_text(json.dumps(result, indent=2) + "\n")
+    plot(rows, args.out / "agilenn_latency.png")
+    print(json.dumps({"device": {k: v for k, v in device.items() if k != "manifest"}, "test": test["report"],
+                      "latency": rows}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
