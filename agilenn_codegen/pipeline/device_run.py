@@ -158,6 +158,12 @@ def run_device(
             f"the device runner failed (exit {result.returncode}): {(result.stdout + result.stderr)[-2000:]}"
         )
     res = _read_results(work, count, lib.num_classes)
+    return compare_results(lib, images, labels, res), res
+
+
+def compare_results(lib: LibraryInfo, images: np.ndarray, labels: np.ndarray, res: DeviceResults) -> DeviceReport:
+    """The device's frames and predictions against the Python reference pipeline, image by image."""
+    count = images.shape[0]
     info = lib.manifest["agilenn"]
     reference = ReferencePipeline(
         lib.exported, lib.exported.device_onnx, lib.table, info["lzw_bits"], info["max_fragment"]
@@ -181,7 +187,7 @@ def run_device(
         expected = python_final if res.used_remote[i] else argmax_first(step.local_logits)
         predictions_equal += int(expected == res.predicted[i])
     symbols = lib.exported.feature_size
-    report = DeviceReport(
+    return DeviceReport(
         count=count,
         accuracy_final=float(np.mean(res.predicted == labels)),
         accuracy_local=correct_local / count,
@@ -200,4 +206,3 @@ def run_device(
         wait_ms_p95=float(np.percentile(res.wait_ms, 95)),
         lzw_bits=int(info["lzw_bits"]),
     )
-    return report, res
