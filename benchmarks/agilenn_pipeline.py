@@ -89,8 +89,13 @@ def _library_sources(lib_dir: Path, name: str) -> tuple[list[Path], list[Path]]:
 def measure_device(export: Path, data_root: Path | None, work: Path) -> dict:
     """Instructions, stack, flash and RAM of one inference on the emulated Cortex-M7."""
     lib_dir = work / "m7"
-    assert cli_main(["codegen", str(export), "--target", "stm32f746", "--out", str(lib_dir)]
-                    + (["--data-root", str(data_root)] if data_root else [])) == 0
+    assert (
+        cli_main(
+            ["codegen", str(export), "--target", "stm32f746", "--out", str(lib_dir)]
+            + (["--data-root", str(data_root)] if data_root else [])
+        )
+        == 0
+    )
     lib = load_library(lib_dir)
     target = load_target("stm32f746")
     sources, includes = _library_sources(lib_dir, lib.name)
@@ -102,8 +107,14 @@ def measure_device(export: Path, data_root: Path | None, work: Path) -> dict:
     harness.write_text(BENCH_MAIN.format(name=lib.name, NAME=lib.name.upper()))
     counts, stacks = {}, {}
     for stage in (0, 1, 2):
-        elf = build_program(target, [*sources, harness], includes, work / f"build{stage}", defines={"STAGE": str(stage)},
-                            output_name=f"bench{stage}")
+        elf = build_program(
+            target,
+            [*sources, harness],
+            includes,
+            work / f"build{stage}",
+            defines={"STAGE": str(stage)},
+            output_name=f"bench{stage}",
+        )
         result = run_program(target, elf, run_dir, timeout_s=600)
         if result.returncode != 0:
             raise RuntimeError(result.stdout + result.stderr)
@@ -114,8 +125,20 @@ def measure_device(export: Path, data_root: Path | None, work: Path) -> dict:
     for src in sources:
         obj = work / "objects" / (src.stem + ".o")
         obj.parent.mkdir(exist_ok=True)
-        subprocess.run(["arm-none-eabi-gcc", *target.cflags, "-std=c99", "-O2", "-c", *(f"-I{i}" for i in includes),
-                        str(src), "-o", str(obj)], check=True)
+        subprocess.run(
+            [
+                "arm-none-eabi-gcc",
+                *target.cflags,
+                "-std=c99",
+                "-O2",
+                "-c",
+                *(f"-I{i}" for i in includes),
+                str(src),
+                "-o",
+                str(obj),
+            ],
+            check=True,
+        )
         objects.append(str(obj))
     size = subprocess.run(["arm-none-eabi-size", "-t", *objects], capture_output=True, text=True, check=True).stdout
     text, data, bss = (int(v) for v in size.strip().splitlines()[-1].split()[:3])
@@ -133,8 +156,13 @@ def measure_device(export: Path, data_root: Path | None, work: Path) -> dict:
 
 def measure_test_set(export: Path, data_root: Path | None, count: int, work: Path) -> dict:
     lib_dir = work / "host"
-    assert cli_main(["codegen", str(export), "--target", "host", "--out", str(lib_dir)]
-                    + (["--data-root", str(data_root)] if data_root else [])) == 0
+    assert (
+        cli_main(
+            ["codegen", str(export), "--target", "host", "--out", str(lib_dir)]
+            + (["--data-root", str(data_root)] if data_root else [])
+        )
+        == 0
+    )
     lib = load_library(lib_dir)
     images, labels = dataset_images(lib.exported, "test", count, data_root)
     with ServerThread(export) as server:
@@ -152,8 +180,12 @@ def latency_model(device: dict, test: dict) -> dict:
         device_ms = instructions * cpi / CLOCK_HZ * 1e3
         for link, bps in LINKS.items():
             radio_ms = mean_bytes * 8 / bps * 1e3
-            rows[f"CPI {cpi}, {link}"] = {"device_ms": device_ms, "radio_ms": radio_ms, "server_ms": server_ms,
-                                          "total_ms": device_ms + radio_ms + server_ms}
+            rows[f"CPI {cpi}, {link}"] = {
+                "device_ms": device_ms,
+                "radio_ms": radio_ms,
+                "server_ms": server_ms,
+                "total_ms": device_ms + radio_ms + server_ms,
+            }
     return rows
 
 
@@ -211,8 +243,12 @@ def main() -> int:
     }
     (args.out / "agilenn_pipeline.json").write_text(json.dumps(result, indent=2) + "\n")
     plot(rows, args.out / "agilenn_latency.png")
-    print(json.dumps({"device": {k: v for k, v in device.items() if k != "manifest"}, "test": test["report"],
-                      "latency": rows}, indent=2))
+    print(
+        json.dumps(
+            {"device": {k: v for k, v in device.items() if k != "manifest"}, "test": test["report"], "latency": rows},
+            indent=2,
+        )
+    )
     return 0
 
 

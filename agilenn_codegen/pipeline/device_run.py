@@ -135,6 +135,11 @@ def run_device(
     timeout_ms: int = 500,
     sanitize: bool = False,
 ) -> tuple[DeviceReport, DeviceResults]:
+    if tuple(images.shape[1:]) != tuple(lib.exported.input_shape):
+        raise UserError(
+            f"the test images have shape {list(images.shape[1:])} but {lib.name} takes "
+            f"{list(lib.exported.input_shape)} (C, H, W); use the data set the model was trained on"
+        )
     exe = build_host_runner(lib, sanitize=sanitize)
     work = lib.folder / "host_runner" / "run"
     work.mkdir(parents=True, exist_ok=True)

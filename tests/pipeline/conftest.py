@@ -18,9 +18,26 @@ def exported_folder(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Pat
     base = tmp_path_factory.mktemp("agilenn_export")
     root = write_npz(base / "npz")
     ref, run, out = base / "ref", base / "run", base / "export"
-    assert main(["train-reference", *TINY, "--data-root", str(root), "--out", str(ref), "--epochs", "1",
-                 "--width", "8"]) == 0  # fmt: skip
-    assert main(["train", *TINY, "--data-root", str(root), "--reference", str(ref), "--out", str(run), "--epochs",
-                 "1", "--remote-width", "0.25", "--remote-depths", "1,1,1,0,0,0,0", "--remap-samples", "16"]) == 0  # fmt: skip
+    reference = ["train-reference", *TINY, "--data-root", str(root), "--out", str(ref), "--epochs", "1", "--width", "8"]
+    assert main(reference) == 0
+    train = [
+        "train",
+        *TINY,
+        "--data-root",
+        str(root),
+        "--reference",
+        str(ref),
+        "--out",
+        str(run),
+        "--epochs",
+        "1",
+        "--remote-width",
+        "0.25",
+        "--remote-depths",
+        "1,1,1,0,0,0,0",
+        "--remap-samples",
+        "16",
+    ]
+    assert main(train) == 0
     assert main(["export", str(run), "--out", str(out)]) == 0
     return out, root

@@ -160,3 +160,17 @@ def test_emulated_cortex_m7_sends_the_reference_bytes(exported_folder, tmp_path)
             offset += 4 + length
         assert frames == reference.frames(i + 1, step.payload), f"image {i}: the M7's frames differ"
     shutil.rmtree(run)
+
+
+def test_wrong_image_size_is_a_clear_error(host_library):
+    from agilenn_codegen.errors import UserError
+
+    lib, images, labels = host_library
+    with pytest.raises(UserError, match="takes"):
+        run_device(lib, images[:, :, :20, :20], labels, ("127.0.0.1", 9), timeout_ms=10)
+
+
+def test_device_command_on_a_non_pipeline_folder(tmp_path, capsys):
+    assert main(["device", str(tmp_path), "--server", "127.0.0.1:9"]) == 2
+    assert "no manifest.json" in capsys.readouterr().err
+    assert main(["device", str(tmp_path), "--server", "nonsense"]) == 2
