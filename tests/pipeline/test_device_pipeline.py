@@ -46,7 +46,7 @@ def test_server_round_trip_is_exact(host_library, exported_folder):
 
 def test_no_server_falls_back_to_local(host_library):
     lib, images, labels = host_library
-    report, results = run_device(lib, images, labels, ("127.0.0.1", 9), timeout_ms=30)
+    report, _ = run_device(lib, images, labels, ("127.0.0.1", 9), timeout_ms=30)
     assert report.answered_remote == 0
     assert report.predictions_equal_python == COUNT  # the local head's answers
     assert report.frames_equal_reference == COUNT
