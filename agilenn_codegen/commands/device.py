@@ -28,13 +28,18 @@ def command(
     timeout_ms: int = typer.Option(500, "--timeout-ms", min=1, help="How long to wait for the server's reply."),
     loss: float = typer.Option(0.0, "--loss", min=0.0, max=1.0, help="Drop this share of datagrams (lossy proxy)."),
     report: Path = typer.Option(None, "--report", help="Also write the results as JSON."),
+    emulated: bool = typer.Option(
+        False,
+        "--emulated",
+        help="Run the firmware on the emulated Cortex-M7 (qemu mps2-an500): UART -> bridge -> UDP to the server.",
+    ),
 ) -> None:
     """Run the AgileNN pipeline end to end: generated C (host build) -> UDP -> `agilenn serve` -> reply."""
     from dataclasses import replace
 
     from agilenn_codegen.lossy_proxy import LossyProxy
     from agilenn_codegen.pipeline.device_model import dataset_images
-    from agilenn_codegen.pipeline.device_run import load_library, run_device
+    from agilenn_codegen.pipeline.device_run import DeviceReport, load_library, run_device
 
     address = _address(server)
     lib = load_library(library)
@@ -42,18 +47,28 @@ def command(
     console = Console()
     with console.status(f"loading {count} test images of {exported.dataset}..."):
         images, labels = dataset_images(exported, "test", count, data_root)
+
+    def run(to: tuple[str, int]) -> DeviceReport:
+        if emulated:
+            from agilenn_codegen.pipeline.emulated_run import run_emulated
+
+            return run_emulated(lib, images, labels, to, timeout_ms=timeout_ms, target="stm32f746").report
+        return run_device(lib, images, labels, to, timeout_ms=timeout_ms)[0]
+
     with console.status(f"running {images.shape[0]} images through {lib.name} and {server}..."):
         if loss > 0:
             with LossyProxy(address, loss=loss, duplicate=loss / 4, reorder=loss / 2, seed=0) as proxy:
-                result, _ = run_device(lib, images, labels, proxy.address, timeout_ms=timeout_ms)
+                result = run(proxy.address)
         else:
-            result, _ = run_device(lib, images, labels, address, timeout_ms=timeout_ms)
+            result = run(address)
     n = result.count
     table = Table(
         title=f"{lib.name}: {n} test images of {exported.dataset} via {server}"
         + (f" ({loss:.0%} loss)" if loss else "")
+        + (", emulated Cortex-M7 (qemu mps2-an500) via UART bridge" if emulated else "")
     )
     table.add_column("measure")
+    clock = "qemu wall clock" if emulated else "host CPU"
     table.add_column("value", justify="right")
     rows = [
         ("accuracy, final (generated C + server)", f"{result.accuracy_final:.2%}"),
@@ -66,7 +81,7 @@ def command(
         ("bytes sent per inference, mean / p95", f"{result.bytes_mean:,.0f} / {result.bytes_p95:,.0f}"),
         ("  raw index packing would send", f"{result.raw_bytes:,}"),
         ("  unquantized float32 features would send", f"{result.float_bytes:,}"),
-        ("device time per image (host CPU), mean", f"{result.device_ms_mean:.3f} ms"),
+        (f"device time per image ({clock}), mean", f"{result.device_ms_mean:.3f} ms"),
         ("reply wait (UDP + server), mean / p95", f"{result.wait_ms_mean:.2f} / {result.wait_ms_p95:.2f} ms"),
     ]
     for row in rows:

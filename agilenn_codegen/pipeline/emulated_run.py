@@ -38,21 +38,22 @@ class EmulatedRun:
     machine: str
 
 
+def _has_uart(name: str) -> bool:
+    try:
+        emulator = load_target(name).emulator
+    except UserError:
+        return False
+    return emulator is not None and emulator.machine in UART_MACHINES
+
+
 def emulated_target(lib: LibraryInfo, name: str | None = None) -> Target:
     """The library's own target when it runs on a board with the CMSDK UART, else stm32f746."""
     if name is None:
         own = lib.manifest.get("target")
-        try:
-            candidate = load_target(own) if isinstance(own, str) else None
-        except UserError:
-            candidate = None
-        ok = candidate is not None and candidate.emulator is not None
-        name = own if ok and candidate.emulator.machine in UART_MACHINES else DEFAULT_TARGET
+        name = own if isinstance(own, str) and _has_uart(own) else DEFAULT_TARGET
     target = load_target(name)
     if target.emulator is None or target.emulator.machine not in UART_MACHINES:
-        raise UserError(
-            f"target {name!r} does not run on a board with the CMSDK UART ({', '.join(UART_MACHINES)})"
-        )
+        raise UserError(f"target {name!r} does not run on a board with the CMSDK UART ({', '.join(UART_MACHINES)})")
     return target
 
 
@@ -91,10 +92,9 @@ def _read_results(folder: Path, count: int, classes: int) -> DeviceResults:
         raise ToolError(f"the firmware wrote {len(raw)} bytes of results, expected {record.size * count}")
     rows = [record.unpack_from(raw, i * record.size) for i in range(count)]
     columns = list(zip(*rows, strict=True))
-    return DeviceResults(
-        *(np.asarray(columns[i]) for i in range(7)),
-        logits=np.asarray(columns[7:], np.float32).T.reshape(count, classes),
-    )
+    c = [np.asarray(column) for column in columns[:7]]
+    logits = np.asarray(columns[7:], np.float32).T.reshape(count, classes)
+    return DeviceResults(c[0], c[1], c[2], c[3], c[4], c[5], c[6], logits)
 
 
 def frames_by_image(frames: list[bytes], count: int) -> list[list[bytes]]:
