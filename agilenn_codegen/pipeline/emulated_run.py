@@ -116,8 +116,10 @@ def run_emulated(
     *,
     timeout_ms: int = 500,
     target: str | None = None,
+    line_noise: bytes = b"",
 ) -> EmulatedRun:
-    """Run the images through the firmware on qemu, its UART bridged to the UDP server at `server`."""
+    """Run the images through the firmware on qemu, its UART bridged to the UDP server at `server`
+    (`line_noise`: bytes the bridge writes before every reply, for tests of the device's resync)."""
     board = emulated_target(lib, target)
     check_toolchain(board)
     elf = build_firmware(lib, board)
@@ -130,7 +132,7 @@ def run_emulated(
         f.write(np.ascontiguousarray(images, np.float32).tobytes())
     (work / "results.bin").unlink(missing_ok=True)
     limit = 120 + count * (timeout_ms / 1000 + 5)
-    with UartBridge(server) as bridge:
+    with UartBridge(server, line_noise=line_noise) as bridge:
         cmd = qemu_command(board, elf, *bridge.serial_option())
         try:
             result = subprocess.run(cmd, cwd=work, stdin=subprocess.DEVNULL, capture_output=True, timeout=limit)

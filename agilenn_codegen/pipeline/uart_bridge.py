@@ -77,7 +77,12 @@ class FrameSplitter:
 class UartBridge:
     """TCP (qemu's serial port) <-> UDP (the server) bridge in a background thread."""
 
-    def __init__(self, upstream: tuple[str, int], *, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, upstream: tuple[str, int], *, host: str = "127.0.0.1", port: int = 0, line_noise: bytes = b""
+    ) -> None:
+        """`line_noise` (for tests) is written to the serial stream before every reply: bytes the
+        device must skip, as a noisy line or a chatty WiFi module would send."""
+        self.line_noise = line_noise
         self.upstream = (socket.gethostbyname(upstream[0]), int(upstream[1]))
         self.stats = BridgeStats()
         self.frames: list[bytes] = []
@@ -207,7 +212,7 @@ class UartBridge:
             if source[:2] != self.upstream or self._conn is None:
                 continue
             try:
-                self._conn.sendall(data)
+                self._conn.sendall(self.line_noise + data)
             except OSError:
                 continue
             self.stats.frames_down += 1
