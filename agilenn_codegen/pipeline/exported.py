@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,56 +53,38 @@ def is_export_folder(path: Path) -> bool:
     return path.is_dir() and (path / METADATA).is_file()
 
 
-def _get(meta: dict[str, Any], path: str, where: Path) -> Any:
-    value: Any = meta
-    for key in path.split("."):
-        if not isinstance(value, dict) or key not in value:
-            raise UserError(f"{where}: key '{path}' is missing", hint="re-export the model with `agilenn export`")
-        value = value[key]
-    return value
-
-
 def load_exported(folder: Path, *, device: Path | None = None, remote: Path | None = None) -> ExportedModel:
     """Read an export folder; a clear UserError names the file and key when something is missing.
 
-    `device`/`remote` override the ONNX files agilenn.json names (a generated library folder keeps
-    its own copies under model/)."""
+    The keys the server also needs are checked by the server's own parser (one reading of
+    agilenn.json for both sides). `device`/`remote` override the ONNX files agilenn.json names (a
+    generated library folder keeps its own copies under model/)."""
+    from agilenn_codegen.server.model import parse_spec, read_meta, require_key
+
+    meta = read_meta(folder)
     meta_path = folder / METADATA
-    if not folder.is_dir():
-        raise UserError(f"{folder}: no such folder (expected the output of `agilenn export`)")
-    if not meta_path.is_file():
-        raise UserError(f"{folder}: no {METADATA} in it; is this an `agilenn export` folder?")
-    try:
-        meta = json.loads(meta_path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UserError(f"{meta_path}: not readable JSON ({exc})") from None
-    if not isinstance(meta, dict):
-        raise UserError(f"{meta_path}: expected a JSON object")
-    device = device or folder / str(_get(meta, "files.device", meta_path))
-    remote = remote or folder / str(_get(meta, "files.remote", meta_path))
+    spec = parse_spec(meta, meta_path)
+    if list(spec.centroids) != sorted(spec.centroids):
+        raise UserError(f"{meta_path}: quantizer.centroids must be sorted")
+    device = device or folder / str(require_key(meta, meta_path, "files.device"))
+    remote = remote or folder / str(require_key(meta, meta_path, "files.remote"))
     for path in (device, remote):
         if not path.is_file():
             raise UserError(f"{path}: missing (named in {meta_path})")
-    shape = _get(meta, "input.shape", meta_path)
-    fmap = _get(meta, "feature_map", meta_path)
-    centroids = tuple(float(c) for c in _get(meta, "quantizer.centroids", meta_path))
-    if not centroids or list(centroids) != sorted(centroids):
-        raise UserError(f"{meta_path}: quantizer.centroids must be a non-empty sorted list")
-    if len(centroids) > 256:
-        raise UserError(f"{meta_path}: {len(centroids)} centroids; at most 256 are supported")
+    shape = require_key(meta, meta_path, "input.shape")
     norm = meta.get("input", {}).get("normalisation", {}) or {}
-    classes = meta.get("classes") or [str(i) for i in range(int(_get(meta, "num_classes", meta_path)))]
+    classes = meta.get("classes") or [str(i) for i in range(spec.num_classes)]
     return ExportedModel(
         folder=folder,
         meta=meta,
         device_onnx=device,
         remote_onnx=remote,
-        num_classes=int(_get(meta, "num_classes", meta_path)),
+        num_classes=spec.num_classes,
         class_names=tuple(str(c) for c in classes),
         input_shape=tuple(int(d) for d in shape[1:]),
-        feature_shape=(int(fmap["channels"]), int(fmap["height"]), int(fmap["width"])),
-        centroids=centroids,
-        alpha=float(_get(meta, "combiner.alpha", meta_path)),
+        feature_shape=(spec.channels, spec.height, spec.width),
+        centroids=tuple(float(c) for c in spec.centroids),
+        alpha=float(spec.alpha),
         dataset=meta.get("dataset"),
         mean=tuple(float(v) for v in (norm.get("mean") or ())),
         std=tuple(float(v) for v in (norm.get("std") or ())),

@@ -60,7 +60,7 @@ class ModelSpec:
         return self.centroids[symbols.astype(np.intp)].reshape(self.channels, self.height, self.width)
 
 
-def _require(meta: Mapping[str, Any], path: Path, dotted: str) -> Any:
+def require_key(meta: Mapping[str, Any], path: Path, dotted: str) -> Any:
     node: Any = meta
     for part in dotted.split("."):
         if not isinstance(node, Mapping) or part not in node:
@@ -70,7 +70,7 @@ def _require(meta: Mapping[str, Any], path: Path, dotted: str) -> Any:
 
 
 def _positive_int(meta: Mapping[str, Any], path: Path, dotted: str) -> int:
-    value = _require(meta, path, dotted)
+    value = require_key(meta, path, dotted)
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise UserError(f"{path}: key {dotted!r} must be a positive integer, got {value!r}")
     return value
@@ -103,7 +103,7 @@ def parse_spec(meta: Mapping[str, Any], path: Path) -> ModelSpec:
     channels = _positive_int(meta, path, "feature_map.channels")
     height = _positive_int(meta, path, "feature_map.height")
     width = _positive_int(meta, path, "feature_map.width")
-    raw = _require(meta, path, "quantizer.centroids")
+    raw = require_key(meta, path, "quantizer.centroids")
     if not isinstance(raw, Sequence) or isinstance(raw, str) or not 1 <= len(raw) <= 256:
         raise UserError(f"{path}: key 'quantizer.centroids' must be a list of 1 to 256 numbers")
     try:
@@ -115,7 +115,7 @@ def parse_spec(meta: Mapping[str, Any], path: Path) -> ModelSpec:
     k = _positive_int(meta, path, "quantizer.num_centroids")
     if k != len(centroids):
         raise UserError(f"{path}: 'quantizer.num_centroids' is {k} but 'quantizer.centroids' has {len(centroids)}")
-    alpha = _require(meta, path, "combiner.alpha")
+    alpha = require_key(meta, path, "combiner.alpha")
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 <= float(alpha) <= 1.0:
         raise UserError(f"{path}: key 'combiner.alpha' must be a number in [0, 1], got {alpha!r}")
     return ModelSpec(model_id(meta), num_classes, channels, height, width, centroids, float(alpha))
@@ -129,7 +129,7 @@ class ServedModel:
         self.meta = read_meta(model_dir)
         meta_path = model_dir / META_FILE
         self.spec = parse_spec(self.meta, meta_path)
-        remote_name = _require(self.meta, meta_path, "files.remote")
+        remote_name = require_key(self.meta, meta_path, "files.remote")
         if not isinstance(remote_name, str) or not remote_name:
             raise UserError(f"{meta_path}: key 'files.remote' must be a file name")
         self.remote_path = model_dir / remote_name
