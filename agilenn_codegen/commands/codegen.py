@@ -9,7 +9,9 @@ import typer
 from rich.console import Console
 
 from agilenn_codegen.commands.output_paths import check_output_dir
+from agilenn_codegen.compiler import ir
 from agilenn_codegen.errors import UserError
+from agilenn_codegen.targets import Target
 
 
 def command(
@@ -51,9 +53,9 @@ def command(
         raise UserError(f"{model}: is a directory without agilenn.json; pass an int8 .onnx file or an export folder")
     check_output_dir(out, "--out")
 
-    def show(stage: str, graph: object) -> None:
+    def show(stage: str, graph: ir.Graph) -> None:
         if dump_ir:
-            console.print(format_graph(graph, stage), markup=False, highlight=False)  # type: ignore[arg-type]
+            console.print(format_graph(graph, stage), markup=False, highlight=False)
 
     graph = compile_model(model, on_stage=show)
     command_line = f"agilenn codegen {shlex.quote(str(model))} --target {tgt.name} --out {shlex.quote(str(out))}"
@@ -87,7 +89,7 @@ def command(
 def _codegen_pipeline(
     console: Console,
     folder: Path,
-    tgt: object,
+    tgt: Target,
     out: Path,
     name: str | None,
     calibration: Path | None,
@@ -99,14 +101,14 @@ def _codegen_pipeline(
     from agilenn_codegen.pipeline.exported import load_exported
 
     exported = load_exported(folder)
-    command_line = f"agilenn codegen {shlex.quote(str(folder))} --target {tgt.name} --out {shlex.quote(str(out))}"  # type: ignore[attr-defined]
+    command_line = f"agilenn codegen {shlex.quote(str(folder))} --target {tgt.name} --out {shlex.quote(str(out))}"
     with console.status("quantizing and compiling the device model..."):
         library = generate_pipeline(
             exported,
             tgt,
             out,
             command=command_line,
-            name=name,  # type: ignore[arg-type]
+            name=name,
             calibration=calibration,
             data_root=data_root,
             lzw_bits=lzw_bits,
@@ -115,7 +117,7 @@ def _codegen_pipeline(
     info = library.manifest["agilenn"]
     totals = library.manifest["totals"]
     console.print(
-        f"[bold green]generated[/] AgileNN device library {library.name} for {tgt.name} in {out}: "  # type: ignore[attr-defined]
+        f"[bold green]generated[/] AgileNN device library {library.name} for {tgt.name} in {out}: "
         f"{totals['macs']:,} MACs, arena {totals['arena_bytes']:,} B, constants {totals['const_bytes']:,} B, "
         f"{info['symbols']:,} remote symbols/inference, LZW {info['lzw_bits'] or 'off'} bits, "
         f"RAM total {info['ram_bytes_total']:,} B"

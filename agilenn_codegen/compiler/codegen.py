@@ -13,7 +13,7 @@ import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import jinja2
 
@@ -26,12 +26,25 @@ from agilenn_codegen.paths import RUNTIME_C_DIR, TEMPLATES_DIR
 
 
 class TargetLike(Protocol):
-    name: str
-    description: str
-    fpu: bool
-    dsp: bool
-    ram_bytes: int
-    flash_bytes: int
+    """What code generation reads of a target (agilenn_codegen.targets.Target provides it)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def description(self) -> str: ...
+
+    @property
+    def fpu(self) -> bool: ...
+
+    @property
+    def dsp(self) -> bool: ...
+
+    @property
+    def ram_bytes(self) -> int: ...
+
+    @property
+    def flash_bytes(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -151,7 +164,7 @@ def generate(
         if e["name"] not in ctx.external
     ]
     const_bytes = sum(_array_bytes(a.c_type, len(a.values), ctx.no_fpu) for a in ctx.arrays)
-    values = {
+    values: dict[str, Any] = {
         "banner": banner(graph, target, command),
         "name": lib_name,
         "NAME": lib_name.upper(),

@@ -140,10 +140,10 @@ class GraphBuilder:
                 f"{node.label}: {what} '{name}' is float32: the model is not quantized",
                 hint="quantize it first: agilenn quantize model.onnx --calibration data.npz --out model_int8.onnx",
             )
-        quant = self.tensors[name].quant if name in self.tensors else None
-        if quant is None:
+        found = self.tensors[name].quant if name in self.tensors else None
+        if found is None:
             raise UserError(f"{node.label}: {what} '{name}' has no quantization parameters")
-        return name, array, quant
+        return name, array, found
 
     def qparams(self, node: OnnxNode, scale_index: int, zp_index: int, *, axis: int | None = None) -> ir.QParams:
         """Read (scale, zero_point) inputs of a quantized op as QParams (per-tensor or per-axis)."""

@@ -15,9 +15,16 @@ CODE_BYTES_ESTIMATE = 16 * 1024
 
 
 class TargetLike(Protocol):
-    name: str
-    ram_bytes: int
-    flash_bytes: int
+    """What code generation reads of a target (agilenn_codegen.targets.Target provides it)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def ram_bytes(self) -> int: ...
+
+    @property
+    def flash_bytes(self) -> int: ...
 
 
 def node_macs(graph: ir.Graph, node: ir.Node) -> int:

@@ -83,11 +83,20 @@ def _read_results(folder: Path, count: int, classes: int) -> DeviceResults:
     raw = (folder / "results.bin").read_bytes()
     if len(raw) != record.size * count:
         raise ToolError(f"the device runner wrote {len(raw)} bytes of results, expected {record.size * count}")
-    rows = [record.unpack_from(raw, i * record.size) for i in range(count)]
-    columns = list(zip(*rows, strict=True)) if rows else [[] for _ in range(7 + classes)]
+    table = np.asarray([record.unpack_from(raw, i * record.size) for i in range(count)], np.float64)
+    table = table.reshape(count, 7 + classes)
+    ints = table[:, :5].astype(np.int64)
     res = DeviceResults(
-        *(np.asarray(columns[i]) for i in range(7)),
-        logits=np.asarray(columns[7:], np.float32).T.reshape(count, classes),
+        predicted=ints[:, 0],
+        used_remote=ints[:, 1],
+        payload_bytes=ints[:, 2],
+        fragments=ints[:, 3],
+        bytes_sent=ints[:, 4],
+        device_ms=table[:, 5].astype(np.float32),
+        wait_ms=table[:, 6].astype(np.float32),
+        logits=np.frombuffer(
+            b"".join(raw[i * record.size + 28 : (i + 1) * record.size] for i in range(count)), np.float32
+        ).reshape(count, classes),
     )
     frames_raw = (folder / "frames.bin").read_bytes()
     offset, per_image = 0, []

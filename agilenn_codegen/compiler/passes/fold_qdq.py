@@ -77,7 +77,7 @@ def fold_qdq(graph: ir.Graph) -> ir.Graph:
             new_tensors.extend(folded.tensors)
             new_constants.extend(folded.constants)
             dropped.add(quantizer.name)
-        elif all_dq and node.op == "fully_connected" and node.source_op == "Gemm":
+        elif all_dq and isinstance(node.attrs, ir.FullyConnectedAttrs) and node.source_op == "Gemm":
             attrs = dataclasses.replace(node.attrs, float_output=True)
             new_nodes.append(dataclasses.replace(node, attrs=attrs, inputs=tuple(sources)))
         elif node.op in DATA_MOVEMENT:

@@ -33,10 +33,11 @@ def _requant_node(
         attrs = dataclasses.replace(attrs, requant=ir.Requant(mult, y.scalar_zero_point))
     elif isinstance(attrs, ir.FullyConnectedAttrs):
         a, w = _quant(graph, node, node.inputs[0]), _quant(graph, node, node.inputs[1])
-        y = None if attrs.float_output else _quant(graph, node, node.outputs[0])
-        y_scale = None if y is None else y.scalar_scale
+        y_quant = None if attrs.float_output else _quant(graph, node, node.outputs[0])
+        y_scale = None if y_quant is None else y_quant.scalar_scale
         mult = tuple(numerics.gemm_multiplier(attrs.alpha, a.scalar_scale, ws, y_scale) for ws in w.scale)
-        attrs = dataclasses.replace(attrs, requant=ir.Requant(mult, 0 if y is None else y.scalar_zero_point))
+        zero_point = 0 if y_quant is None else y_quant.scalar_zero_point
+        attrs = dataclasses.replace(attrs, requant=ir.Requant(mult, zero_point))
     elif isinstance(attrs, ir.GlobalAvgPoolAttrs):
         x_t = graph.tensor(node.inputs[0])
         x, y = _quant(graph, node, x_t.name), _quant(graph, node, node.outputs[0])
