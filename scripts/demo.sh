@@ -1,17 +1,34 @@
 #!/usr/bin/env bash
-# The README's main command: set everything up, then compile the shipped example model for the
-# STM32F746 and prove the generated C bit-exact against onnxruntime on the host and on an
-# emulated Cortex-M7 (qemu mps2-an500). Pass another int8 .onnx file to use it instead.
+# The README's main command. Sets everything up, then runs the toolchain on the shipped examples:
+#   1. the compiler core: a small int8 CNN compiled for the STM32F746 and proven bit-exact against
+#      onnxruntime on the host (ASan/UBSan) and on an emulated Cortex-M7 (qemu mps2-an500);
+#   2. the AgileNN system on the shipped trained Fashion-MNIST model (examples/agilenn_fmnist):
+#      device code generated for the STM32F746, its int8 network verified bit-exact, the remote
+#      server started, and test images run end to end through the generated C and the server over
+#      UDP, then on the emulated Cortex-M7 through its UART and a bridge.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-MODEL=${1:-examples/models/tiny_cnn_int8.onnx}
 agilenn=.venv/bin/agilenn
-echo "== inspect: layers, MACs, memory plan on stm32f746"
-$agilenn inspect "$MODEL" --target stm32f746
-echo "== codegen: C99 library + CMakeLists.txt in build/model"
-$agilenn codegen "$MODEL" --target stm32f746 --out build/model
-echo "== verify on the host (gcc, ASan/UBSan)"
-$agilenn verify "$MODEL" --target host --count 25 --sanitize
-echo "== verify on an emulated Cortex-M7 (qemu mps2-an500, semihosting)"
-$agilenn verify "$MODEL" --target stm32f746 --count 25 --save-outputs build/verify-stm32f746
+TINY=examples/models/tiny_cnn_int8.onnx
+AGILENN=examples/agilenn_fmnist
+PORT=${AGILENN_DEMO_PORT:-9000}
+
+echo "== 1. compiler core: $TINY"
+$agilenn inspect "$TINY" --target stm32f746
+$agilenn codegen "$TINY" --target stm32f746 --out build/model
+$agilenn verify "$TINY" --target host --count 25 --sanitize
+$agilenn verify "$TINY" --target stm32f746 --count 25 --save-outputs build/verify-stm32f746
+
+echo "== 2. AgileNN: $AGILENN"
+$agilenn codegen "$AGILENN" --target stm32f746 --out build/agilenn
+$agilenn verify build/agilenn/model/device_int8.onnx --target stm32f746 --count 10
+
+log=$(mktemp)
+$agilenn serve "$AGILENN" --port "$PORT" >"$log" 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null || true; rm -f "$log"' EXIT
+for _ in $(seq 100); do grep -q "serving" "$log" && break; kill -0 $server 2>/dev/null || break; sleep 0.2; done
+grep -q "serving" "$log" || { cat "$log"; echo "demo: the server did not start" >&2; exit 1; }
+$agilenn device build/agilenn --server "127.0.0.1:$PORT" --count 1000
+$agilenn device build/agilenn --server "127.0.0.1:$PORT" --count 3 --emulated --timeout-ms 2000

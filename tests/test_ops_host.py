@@ -130,3 +130,28 @@ def test_slice(case, fmt, tmp_path):
     """QOperator keeps Slice in float (DQ -> Slice -> Q with its own scale): a table requantizes."""
     zoo = modelzoo.slice_model(np.random.default_rng(13), **SLICE_CASES[case])
     check_zoo(zoo, fmt, True, tmp_path, sanitize=True)
+
+
+def test_gemm_with_float_output(tmp_path):
+    """A QDQ Gemm whose output is not quantized runs as QGemm with float output: y = (float)acc * S."""
+    import onnx
+    from compiler_harness import adversarial_inputs
+
+    from agilenn_codegen.targets import load_target
+    from agilenn_codegen.verify import verify_model
+
+    model = onnx.load(str(modelzoo.quantized(modelzoo.gemm_model(np.random.default_rng(1)), "qdq", True, tmp_path)))
+    graph = model.graph
+    dequantize = next(n for n in graph.node if graph.output[0].name in n.output)
+    quantize = next(n for n in graph.node if dequantize.input[0] in n.output)
+    gemm_out = quantize.input[0]
+    graph.node.remove(dequantize)
+    graph.node.remove(quantize)
+    for node in graph.node:
+        for i, name in enumerate(node.output):
+            if name == gemm_out:
+                node.output[i] = graph.output[0].name
+    path = tmp_path / "float_output.onnx"
+    onnx.save(model, str(path))
+    report = verify_model(path, load_target("host"), inputs=adversarial_inputs(path, 0), sanitize=True)
+    assert report.exact and report.samples == 10
