@@ -219,6 +219,66 @@ def plot(rows: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def markdown(result: dict) -> str:
+    """The recorded figures as a page (written by this script; nothing is copied by hand)."""
+    test, device = result["test_set"]["report"], result["device"]
+    metrics = result.get("float_model_metrics") or {}
+    float_acc = metrics.get("test_acc_final") or metrics.get("accuracy_final")
+    n = test["count"]
+    lines = [
+        "# AgileNN pipeline: measured figures",
+        "",
+        f"Produced by `{result['command']}` (machine: 2-core x86-64 host; emulated core: qemu mps2-an500).",
+        "",
+        "## Accuracy and exactness on the test set",
+        "| measure | value |",
+        "|---|---|",
+        f"| test images | {n} |",
+        f"| accuracy, final (generated C + `agilenn serve` over UDP) | {test['accuracy_final']:.2%} |",
+        f"| accuracy, Python int8 pipeline | {test['accuracy_python_int8']:.2%} |",
+        "| accuracy, PyTorch float model (from agilenn.json) | "
+        + (f"{float_acc:.2%} |" if isinstance(float_acc, float) else "not recorded |"),
+        f"| accuracy, local head only (fallback) | {test['accuracy_local']:.2%} |",
+        f"| accuracy, remote network only | {test['accuracy_remote']:.2%} |",
+        f"| predictions equal to the Python int8 pipeline | {test['predictions_equal_python']}/{n} |",
+        f"| combined logits equal (bit for bit) | {test['logits_equal_python']}/{n} |",
+        f"| frames byte-equal to the Python reference | {test['frames_equal_reference']}/{n} |",
+        "",
+        "## Bytes per inference",
+        "| encoding | bytes |",
+        "|---|---|",
+        f"| sent (LZW, W = {test['lzw_bits']}, raw fallback; headers included), mean / p95 | "
+        f"{test['bytes_mean']:,.0f} / {test['bytes_p95']:,.0f} |",
+        f"| raw 3-bit index packing (+ 7-byte header) | {test['raw_bytes']:,} |",
+        f"| unquantized float32 features | {test['float_bytes']:,} |",
+        "",
+        "## One inference on the Cortex-M7 (emulated; instructions counted by qemu)",
+        "| measure | value |",
+        "|---|---|",
+        f"| instructions, network (extractor, local head, centroid table) | {device['instructions']['network']:,} |",
+        f"| instructions, payload (LZW/raw) and frames (CRC) | {device['instructions']['payload_and_frames']:,} |",
+        f"| stack high-water mark | {device['stack_high_water_bytes']:,} B |",
+        f"| library flash (text + data, arm-none-eabi-size, -O2) | {device['library_flash_bytes']:,} B |",
+        f"| library static RAM (arena, LZW dictionary, buffers) | {device['library_static_ram_bytes']:,} B |",
+        f"| peak RAM (static + stack) | {device['peak_ram_bytes']:,} B of 320 KB |",
+        "",
+        "## Latency model (STM32F746 at 216 MHz)",
+        "Device time = instructions x CPI / 216 MHz, with CPI an **assumption** (1.0 and 1.5 shown; the M7",
+        "is dual-issue but waits on flash and memory). Radio time = mean bytes x 8 / link rate. Server time is",
+        "measured: the server's own receive-to-reply latency (p50) on this machine.",
+        "",
+        "| setting | device ms | radio ms | server ms | total ms |",
+        "|---|---|---|---|---|",
+    ]
+    for name, row in result["latency_model"].items():
+        lines.append(
+            f"| {name} | {row['device_ms']:.2f} | {row['radio_ms']:.2f} | {row['server_ms']:.2f} | "
+            f"{row['total_ms']:.2f} |"
+        )
+    lines += ["", "![latency breakdown](agilenn_latency.png)", ""]
+    return "\n".join(lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("export", type=Path, help="an `agilenn export` folder")
@@ -243,6 +303,7 @@ def main() -> int:
     }
     (args.out / "agilenn_pipeline.json").write_text(json.dumps(result, indent=2) + "\n")
     plot(rows, args.out / "agilenn_latency.png")
+    (args.out / "agilenn-pipeline.md").write_text(markdown(result))
     print(
         json.dumps(
             {"device": {k: v for k, v in device.items() if k != "manifest"}, "test": test["report"], "latency": rows},
