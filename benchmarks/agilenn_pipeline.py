@@ -172,19 +172,28 @@ def measure_test_set(export: Path, data_root: Path | None, count: int, work: Pat
 
 
 def latency_model(device: dict, test: dict) -> dict:
-    instructions = device["instructions"]["total"]
-    mean_bytes = test["report"]["bytes_mean"]
+    """Rows of the latency model: AgileNN as sent (LZW) for two CPI assumptions, and, for comparison at
+    CPI 1.0, the same features sent as raw 3-bit indices and as unquantized float32 values."""
+    report = test["report"]
+    network = device["instructions"]["network"]
+    total = device["instructions"]["total"]
     server_ms = _server_p50_ms(test["server_stats"])
     rows = {}
-    for cpi in (1.0, 1.5):
+    variants = [(f"LZW, CPI {cpi}", total, cpi, report["bytes_mean"]) for cpi in (1.0, 1.5)]
+    variants += [
+        ("raw 3-bit, CPI 1.0", network, 1.0, report["raw_bytes"] + 28),
+        ("float32 features, CPI 1.0", network, 1.0, report["float_bytes"]),
+    ]
+    for label, instructions, cpi, size in variants:
         device_ms = instructions * cpi / CLOCK_HZ * 1e3
         for link, bps in LINKS.items():
-            radio_ms = mean_bytes * 8 / bps * 1e3
-            rows[f"CPI {cpi}, {link}"] = {
+            radio_ms = size * 8 / bps * 1e3
+            rows[f"{label}, {link}"] = {
                 "device_ms": device_ms,
                 "radio_ms": radio_ms,
                 "server_ms": server_ms,
                 "total_ms": device_ms + radio_ms + server_ms,
+                "bytes": size,
             }
     return rows
 
@@ -205,7 +214,8 @@ def plot(rows: dict, path: Path) -> None:
 
     labels = list(rows)
     parts = ("device_ms", "radio_ms", "server_ms")
-    fig, ax = plt.subplots(figsize=(8, 3.6))
+    fig, ax = plt.subplots(figsize=(9, 4.8))
+    ax.set_xscale("log")
     left = np.zeros(len(labels))
     for part, color in zip(parts, ("#4C72B0", "#DD8452", "#55A868"), strict=True):
         values = np.array([rows[label][part] for label in labels])
@@ -267,8 +277,11 @@ def markdown(result: dict) -> str:
         "is dual-issue but waits on flash and memory). Radio time = mean bytes x 8 / link rate. Server time is",
         "measured: the server's own receive-to-reply latency (p50) on this machine.",
         "",
-        "| setting | device ms | radio ms | server ms | total ms |",
-        "|---|---|---|---|---|",
+        "The raw and float32 rows send the same features without LZW (raw: the network's instructions only,",
+        "+ 28 bytes of frame header; float32: 4 bytes per feature, no header counted), for comparison.",
+        "",
+        "| setting | bytes | device ms | radio ms | server ms | total ms |",
+        "|---|---|---|---|---|---|",
     ]
     for name, row in result["latency_model"].items():
         lines.append(
