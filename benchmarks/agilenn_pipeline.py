@@ -215,12 +215,17 @@ def plot(rows: dict, path: Path) -> None:
     labels = list(rows)
     parts = ("device_ms", "radio_ms", "server_ms")
     fig, ax = plt.subplots(figsize=(9, 4.8))
-    ax.set_xscale("log")
+    totals = np.array([rows[label]["total_ms"] for label in labels])
+    limit = 1.25 * max(t for label, t in zip(labels, totals, strict=True) if not label.startswith("float32"))
     left = np.zeros(len(labels))
     for part, color in zip(parts, ("#4C72B0", "#DD8452", "#55A868"), strict=True):
         values = np.array([rows[label][part] for label in labels])
         ax.barh(labels, values, left=left, color=color, label=part.replace("_ms", ""))
         left += values
+    for y, total in enumerate(totals):
+        if total > limit:
+            ax.text(limit * 0.98, y, f"{total:,.0f} ms →", ha="right", va="center", color="white", fontsize=9)
+    ax.set_xlim(0, limit)
     ax.set_xlabel("latency per inference (ms)")
     ax.set_title("AgileNN on the STM32F746 (216 MHz): device + radio + server")
     ax.legend(loc="lower right")
@@ -285,8 +290,8 @@ def markdown(result: dict) -> str:
     ]
     for name, row in result["latency_model"].items():
         lines.append(
-            f"| {name} | {row['device_ms']:.2f} | {row['radio_ms']:.2f} | {row['server_ms']:.2f} | "
-            f"{row['total_ms']:.2f} |"
+            f"| {name} | {row['bytes']:,.0f} | {row['device_ms']:.2f} | {row['radio_ms']:.2f} | "
+            f"{row['server_ms']:.2f} | {row['total_ms']:.2f} |"
         )
     lines += ["", "![latency breakdown](agilenn_latency.png)", ""]
     return "\n".join(lines)
