@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Sets up everything agilenn-codegen needs on a Debian/Ubuntu machine, idempotently:
-#   apt tools  gcc-arm-none-eabi, libnewlib-arm-none-eabi, qemu-system-arm, cmake, dataset-fashion-mnist
+#   apt tools  gcc, make, gcc-arm-none-eabi, libnewlib-arm-none-eabi, qemu-system-arm, cmake, dataset-fashion-mnist
 #   Python     a virtual environment in .venv with torch==2.13.0 (CPU build) installed *before* the
 #              package, then the package itself (editable) with its training and test extras.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(gcc gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm cmake dataset-fashion-mnist)
+APT_PACKAGES=(gcc make gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm cmake dataset-fashion-mnist)
 PYTHON=${PYTHON:-python3}
 
 missing=()
