@@ -238,7 +238,7 @@ def markdown(result: dict) -> str:
     """The recorded figures as a page (written by this script; nothing is copied by hand)."""
     test, device = result["test_set"]["report"], result["device"]
     metrics = result.get("float_model_metrics") or {}
-    float_acc = metrics.get("test_acc_final") or metrics.get("accuracy_final")
+    float_acc = metrics.get("acc_final")  # the trainer's evaluation of the float PyTorch model (agilenn export)
     n = test["count"]
     lines = [
         "# AgileNN pipeline: measured figures",
@@ -251,8 +251,10 @@ def markdown(result: dict) -> str:
         f"| test images | {n} |",
         f"| accuracy, final (generated C + `agilenn serve` over UDP) | {test['accuracy_final']:.2%} |",
         f"| accuracy, Python int8 pipeline | {test['accuracy_python_int8']:.2%} |",
-        "| accuracy, PyTorch float model (from agilenn.json) | "
+        "| accuracy, PyTorch float model (agilenn.json `metrics.acc_final`) | "
         + (f"{float_acc:.2%} |" if isinstance(float_acc, float) else "not recorded |"),
+        "| difference, generated C minus float model | "
+        + (f"{(test['accuracy_final'] - float_acc) * 100:+.2f} points |" if isinstance(float_acc, float) else "n/a |"),
         f"| accuracy, local head only (fallback) | {test['accuracy_local']:.2%} |",
         f"| accuracy, remote network only | {test['accuracy_remote']:.2%} |",
         f"| predictions equal to the Python int8 pipeline | {test['predictions_equal_python']}/{n} |",
