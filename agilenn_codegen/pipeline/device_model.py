@@ -35,7 +35,7 @@ def dataset_images(
     mean = exported.mean or dataset.with_stats().mean
     std = exported.std or dataset.with_stats().std
     preprocess = Preprocess(tuple(mean), tuple(std), exported.resize)
-    images = torch.from_numpy(np.ascontiguousarray(part.images.transpose(0, 3, 1, 2)))
+    images = torch.from_numpy(part.images.transpose(0, 3, 1, 2).copy())
     with torch.no_grad():
         x = preprocess(images).numpy().astype(np.float32)
     return np.ascontiguousarray(x), part.labels.astype(np.int64)
