@@ -41,3 +41,15 @@ def exported_folder(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Pat
     assert main(train) == 0
     assert main(["export", str(run), "--out", str(out)]) == 0
     return out, root
+
+
+def generated_library(exported: tuple[Path, Path], target: str, out: Path, count: int) -> tuple:
+    """Generate the device library for `target` from the export fixture; returns (library, images, labels)."""
+    from agilenn_codegen.pipeline.device_model import dataset_images
+    from agilenn_codegen.pipeline.device_run import load_library
+
+    folder, root = exported
+    assert main(["codegen", str(folder), "--target", target, "--out", str(out), "--data-root", str(root)]) == 0
+    lib = load_library(out)
+    images, labels = dataset_images(lib.exported, "test", count, root)
+    return lib, images, labels

@@ -17,18 +17,14 @@ from agilenn_codegen.pipeline.reference import ReferencePipeline
 from agilenn_codegen.pipeline.symbols import nearest_centroid, symbol_table
 from agilenn_codegen.server.thread import ServerThread
 from agilenn_codegen.targets import build_program, load_target, run_program
+from tests.pipeline.conftest import generated_library
 
 COUNT = 12
 
 
 @pytest.fixture(scope="module")
 def host_library(exported_folder, tmp_path_factory):
-    folder, root = exported_folder
-    out = tmp_path_factory.mktemp("lib") / "agilenn"
-    assert main(["codegen", str(folder), "--target", "host", "--out", str(out), "--data-root", str(root)]) == 0
-    lib = load_library(out)
-    images, labels = dataset_images(lib.exported, "test", COUNT, root)
-    return lib, images, labels
+    return generated_library(exported_folder, "host", tmp_path_factory.mktemp("lib") / "agilenn", COUNT)
 
 
 def test_server_round_trip_is_exact(host_library, exported_folder):

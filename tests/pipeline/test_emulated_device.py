@@ -8,25 +8,18 @@ import struct
 
 import pytest
 
-from agilenn_codegen.cli import main
 from agilenn_codegen.offload import HEADER_SIZE
-from agilenn_codegen.pipeline.device_model import dataset_images
-from agilenn_codegen.pipeline.device_run import load_library
 from agilenn_codegen.pipeline.emulated_run import run_emulated
 from agilenn_codegen.pipeline.uart_bridge import FrameSplitter
 from agilenn_codegen.server.thread import ServerThread
+from tests.pipeline.conftest import generated_library
 
 COUNT = 3
 
 
 @pytest.fixture(scope="module")
 def m7_library(exported_folder, tmp_path_factory):
-    folder, root = exported_folder
-    out = tmp_path_factory.mktemp("m7lib") / "agilenn"
-    assert main(["codegen", str(folder), "--target", "stm32f746", "--out", str(out), "--data-root", str(root)]) == 0
-    lib = load_library(out)
-    images, labels = dataset_images(lib.exported, "test", COUNT, root)
-    return lib, images, labels
+    return generated_library(exported_folder, "stm32f746", tmp_path_factory.mktemp("m7lib") / "agilenn", COUNT)
 
 
 def _dead_udp_port() -> int:
