@@ -29,34 +29,11 @@ from agilenn_codegen.offload import (
     encode_frames,
     encode_payload,
 )
+from agilenn_codegen.pipeline.reference import combine
+from agilenn_codegen.pipeline.symbols import features_to_symbols
 
 MAX_REPLY = 2 + 4 * 0xFFFF  # u16 count of float32 logits
 RECV_SIZE = 65536
-
-
-def index_table(centroids: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
-    """The 256-entry table: int8 value v -> index of the nearest centroid to (float)(v - zp) * scale.
-
-    Ties go to the lower index (argmin). Computed in float32, as the device's code generator does.
-    """
-    values = (np.arange(-128, 128, dtype=np.int32) - np.int32(zero_point)).astype(np.float32) * np.float32(scale)
-    c = np.asarray(centroids, dtype=np.float32)
-    return np.argmin(np.abs(values[:, None] - c[None, :]), axis=1).astype(np.uint8)
-
-
-def features_to_symbols(remote_features: np.ndarray, table: np.ndarray) -> np.ndarray:
-    """int8 (C_r, H, W) (or (1, C_r, H, W)) -> symbols `table[v + 128]` in channel-major order."""
-    values = np.asarray(remote_features)
-    if values.dtype != np.int8:
-        raise TypeError(f"remote features must be int8, got {values.dtype}")
-    return np.asarray(table, dtype=np.uint8)[values.reshape(-1).astype(np.int16) + 128]
-
-
-def combine(local_logits: np.ndarray, remote_logits: np.ndarray, alpha: float) -> np.ndarray:
-    """`alpha * local + (1 - alpha) * remote`, in float32."""
-    a = np.float32(alpha)
-    local = np.asarray(local_logits, dtype=np.float32)
-    return a * local + (np.float32(1) - a) * np.asarray(remote_logits, dtype=np.float32)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ import numpy as np
 
 from agilenn_codegen.offload import KIND_REQUEST, encode_frames, encode_payload
 from agilenn_codegen.pipeline.exported import ExportedModel
+from agilenn_codegen.pipeline.symbols import features_to_symbols
 
 REMOTE_OUTPUT = "remote_features"
 LOCAL_OUTPUT = "local_logits"
@@ -77,7 +78,7 @@ class ReferencePipeline:
         outputs = dict(zip(self.output_names, self.session.run(None, feeds), strict=True))
         local = np.asarray(outputs[LOCAL_OUTPUT], np.float32).reshape(-1)
         remote_q = next(v for k, v in outputs.items() if k != LOCAL_OUTPUT)
-        symbols = self.table[remote_q.astype(np.int16).reshape(-1) + 128].astype(np.uint8)
+        symbols = features_to_symbols(remote_q, self.table)
         payload = encode_payload(symbols, self.exported.num_centroids, self.max_bits)
         return DeviceStep(local, symbols, payload)
 

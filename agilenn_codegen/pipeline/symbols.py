@@ -31,6 +31,14 @@ def symbol_table(scale: float, zero_point: int, centroids: Sequence[float]) -> n
     return nearest_centroid(values, centroids)
 
 
+def features_to_symbols(remote_features: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """int8 remote features (C_r, H, W) or (1, C_r, H, W) -> symbols `table[v + 128]`, channel-major."""
+    values = np.asarray(remote_features)
+    if values.dtype != np.int8:
+        raise TypeError(f"remote features must be int8, got {values.dtype}")
+    return np.asarray(table, dtype=np.uint8)[values.reshape(-1).astype(np.int16) + 128]
+
+
 def attach_symbol_output(graph: ir.Graph, output: str, centroids: Sequence[float]) -> tuple[ir.Graph, np.ndarray]:
     """Replace the DequantizeLinear that produces model output `output` by the centroid table.
 

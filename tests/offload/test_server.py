@@ -21,7 +21,9 @@ from rich.console import Console
 
 from agilenn_codegen.cli import main
 from agilenn_codegen.offload import KIND_REPLY, KIND_REQUEST, decode_frame, decode_reply, encode_frames, encode_payload
-from agilenn_codegen.offload_client import OffloadClient, combine, features_to_symbols, index_table
+from agilenn_codegen.offload_client import OffloadClient
+from agilenn_codegen.pipeline.reference import combine
+from agilenn_codegen.pipeline.symbols import features_to_symbols, symbol_table
 from agilenn_codegen.server import ServedModel, ServerOptions, ServerThread
 from agilenn_codegen.server.run import serve
 from tests.offload.fixtures import (
@@ -101,7 +103,7 @@ def test_retransmitted_request_is_answered_again(tiny: TinyModel, server: Server
 
 def test_classify_combines_or_falls_back(tiny: TinyModel, server: ServerThread):
     rng = np.random.default_rng(3)
-    table = index_table(tiny.centroids, scale=6.0 / 255, zero_point=-128)
+    table = symbol_table(6.0 / 255, -128, tiny.centroids)
     features = rng.integers(-128, 128, size=(tiny.channels, tiny.height, tiny.width), dtype=np.int8)
     local = rng.standard_normal(tiny.num_classes).astype(np.float32)
     symbols = features_to_symbols(features, table)
@@ -119,7 +121,7 @@ def test_classify_combines_or_falls_back(tiny: TinyModel, server: ServerThread):
 
 
 def test_index_table_ties_go_to_lower_index():
-    table = index_table(np.array([0.0, 1.0, 2.0], dtype=np.float32), scale=0.5, zero_point=0)
+    table = symbol_table(0.5, 0, np.array([0.0, 1.0, 2.0], dtype=np.float32))
     # v = 1 -> 0.5 is halfway between 0 and 1; v = 3 -> 1.5 halfway between 1 and 2
     assert table[128 + 1] == 0 and table[128 + 3] == 1
     assert table[0] == 0 and table[255] == 2

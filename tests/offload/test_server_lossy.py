@@ -14,7 +14,9 @@ import numpy as np
 import pytest
 
 from agilenn_codegen.lossy_proxy import LossyProxy
-from agilenn_codegen.offload_client import OffloadClient, combine, features_to_symbols, index_table
+from agilenn_codegen.offload_client import OffloadClient
+from agilenn_codegen.pipeline.reference import combine
+from agilenn_codegen.pipeline.symbols import features_to_symbols, symbol_table
 from agilenn_codegen.server import ServerOptions, ServerThread
 from tests.offload.fixtures import TinyModel, build_model_dir, random_symbols, reference_logits, request_payload
 
@@ -37,7 +39,7 @@ def server(tiny: TinyModel) -> Iterator[ServerThread]:
 @pytest.mark.parametrize("loss", [0.0, 0.2, 0.5])
 def test_every_inference_answers_through_a_lossy_link(tiny: TinyModel, server: ServerThread, loss: float):
     rng = np.random.default_rng(int(loss * 100))
-    table = index_table(tiny.centroids, scale=6.0 / 255, zero_point=-128)
+    table = symbol_table(6.0 / 255, -128, tiny.centroids)
     timeout_s = 0.5 if loss == 0 else 0.06
     count = 30
     sources = []
