@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from agilenn_codegen.cli import main as cli_main  # noqa: E402
 from agilenn_codegen.pipeline.device_model import dataset_images  # noqa: E402
-from agilenn_codegen.pipeline.device_run import load_library, run_device  # noqa: E402
+from agilenn_codegen.pipeline.device_run import library_build_inputs, load_library, run_device  # noqa: E402
 from agilenn_codegen.server.thread import ServerThread  # noqa: E402
 from agilenn_codegen.targets import build_program, instructions_executed, load_target, run_program  # noqa: E402
 
@@ -78,14 +78,6 @@ int main(void)
 """
 
 
-def _library_sources(lib_dir: Path, name: str) -> tuple[list[Path], list[Path]]:
-    runtime = lib_dir / "runtime"
-    sources = [lib_dir / f"{name}.c", lib_dir / f"{name}_agilenn.c"]
-    sources += sorted(p for p in runtime.rglob("*.c") if "port" not in p.relative_to(runtime).parts)
-    includes = [lib_dir, *sorted({p.parent for p in runtime.rglob("*.h")})]
-    return sources, includes
-
-
 def measure_device(export: Path, data_root: Path | None, work: Path) -> dict:
     """Instructions, stack, flash and RAM of one inference on the emulated Cortex-M7."""
     lib_dir = work / "m7"
@@ -98,7 +90,7 @@ def measure_device(export: Path, data_root: Path | None, work: Path) -> dict:
     )
     lib = load_library(lib_dir)
     target = load_target("stm32f746")
-    sources, includes = _library_sources(lib_dir, lib.name)
+    sources, includes = library_build_inputs(lib)
     images, _ = dataset_images(lib.exported, "test", 1, data_root)
     run_dir = work / "run"
     run_dir.mkdir(exist_ok=True)

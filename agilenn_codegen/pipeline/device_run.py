@@ -49,12 +49,21 @@ def load_library(folder: Path) -> LibraryInfo:
     return LibraryInfo(folder, manifest["library"], manifest, exported, np.asarray(info["symbol_table"], np.uint8))
 
 
-def build_host_runner(lib: LibraryInfo, *, sanitize: bool = False) -> Path:
+def library_build_inputs(lib: LibraryInfo) -> tuple[list[Path], list[Path]]:
+    """The generated library's C sources (network, pipeline, runtime without ports) and include folders.
+
+    `<name>_agilenn_infer.c` and the transport ports are left out: a program adds the port it links
+    (and `_infer` only if it calls it)."""
     runtime = lib.folder / "runtime"
     sources = [lib.folder / f"{lib.name}.c", lib.folder / f"{lib.name}_agilenn.c"]
     sources += sorted(p for p in runtime.rglob("*.c") if "port" not in p.relative_to(runtime).parts)
-    sources += [runtime / "port" / "agilenn_port_udp.c", lib.folder / "host_runner" / "device_main.c"]
     includes = [lib.folder, *sorted({p.parent for p in runtime.rglob("*.h")})]
+    return sources, includes
+
+
+def build_host_runner(lib: LibraryInfo, *, sanitize: bool = False) -> Path:
+    sources, includes = library_build_inputs(lib)
+    sources += [lib.folder / "runtime" / "port" / "agilenn_port_udp.c", lib.folder / "host_runner" / "device_main.c"]
     return build_program(
         load_target("host"),
         sources,
@@ -78,15 +87,16 @@ class DeviceResults:
     frames: list[list[bytes]] = field(default_factory=list)
 
 
-def _read_results(folder: Path, count: int, classes: int) -> DeviceResults:
+def read_records(path: Path, count: int, classes: int) -> DeviceResults:
+    """The per-image records a runner writes (host runner and firmware share the format)."""
     record = struct.Struct(f"<iiIIIff{classes}f")
-    raw = (folder / "results.bin").read_bytes()
+    raw = path.read_bytes()
     if len(raw) != record.size * count:
-        raise ToolError(f"the device runner wrote {len(raw)} bytes of results, expected {record.size * count}")
+        raise ToolError(f"{path.name}: {len(raw)} bytes of results, expected {record.size * count}")
     table = np.asarray([record.unpack_from(raw, i * record.size) for i in range(count)], np.float64)
     table = table.reshape(count, 7 + classes)
     ints = table[:, :5].astype(np.int64)
-    res = DeviceResults(
+    return DeviceResults(
         predicted=ints[:, 0],
         used_remote=ints[:, 1],
         payload_bytes=ints[:, 2],
@@ -98,6 +108,10 @@ def _read_results(folder: Path, count: int, classes: int) -> DeviceResults:
             b"".join(raw[i * record.size + 28 : (i + 1) * record.size] for i in range(count)), np.float32
         ).reshape(count, classes),
     )
+
+
+def _read_results(folder: Path, count: int, classes: int) -> DeviceResults:
+    res = read_records(folder / "results.bin", count, classes)
     frames_raw = (folder / "frames.bin").read_bytes()
     offset, per_image = 0, []
     for n_frag in res.fragments:

@@ -19,7 +19,14 @@ import numpy as np
 
 from agilenn_codegen.compiler.codegen import environment
 from agilenn_codegen.errors import ToolError, UserError
-from agilenn_codegen.pipeline.device_run import DeviceReport, DeviceResults, LibraryInfo, compare_results
+from agilenn_codegen.pipeline.device_run import (
+    DeviceReport,
+    DeviceResults,
+    LibraryInfo,
+    compare_results,
+    library_build_inputs,
+    read_records,
+)
 from agilenn_codegen.pipeline.uart_bridge import BridgeStats, UartBridge
 from agilenn_codegen.targets import Target, build_program, check_toolchain, load_target, qemu_command
 
@@ -77,24 +84,9 @@ def build_firmware(lib: LibraryInfo, target: Target) -> Path:
     runtime = lib.folder / "runtime"
     if not (runtime / "port" / "agilenn_port_uart_cmsdk.c").is_file():
         raise UserError(f"{lib.folder}: no runtime/port/agilenn_port_uart_cmsdk.c; generate the library again")
-    sources = [lib.folder / f"{lib.name}.c", lib.folder / f"{lib.name}_agilenn.c"]
-    sources += [lib.folder / f"{lib.name}_agilenn_infer.c"]
-    sources += sorted(p for p in runtime.rglob("*.c") if "port" not in p.relative_to(runtime).parts)
-    sources += [runtime / "port" / "agilenn_port_uart_cmsdk.c", main]
-    includes = [lib.folder, *sorted({p.parent for p in runtime.rglob("*.h")})]
+    sources, includes = library_build_inputs(lib)
+    sources += [lib.folder / f"{lib.name}_agilenn_infer.c", runtime / "port" / "agilenn_port_uart_cmsdk.c", main]
     return build_program(target, sources, includes, main.parent / "build", output_name="device_firmware")
-
-
-def _read_results(folder: Path, count: int, classes: int) -> DeviceResults:
-    record = struct.Struct(f"<iiIIIff{classes}f")
-    raw = (folder / "results.bin").read_bytes()
-    if len(raw) != record.size * count:
-        raise ToolError(f"the firmware wrote {len(raw)} bytes of results, expected {record.size * count}")
-    rows = [record.unpack_from(raw, i * record.size) for i in range(count)]
-    columns = list(zip(*rows, strict=True))
-    c = [np.asarray(column) for column in columns[:7]]
-    logits = np.asarray(columns[7:], np.float32).T.reshape(count, classes)
-    return DeviceResults(c[0], c[1], c[2], c[3], c[4], c[5], c[6], logits)
 
 
 def frames_by_image(frames: list[bytes], count: int) -> list[list[bytes]]:
@@ -141,7 +133,7 @@ def run_emulated(
     if result.returncode != 0:
         output = (result.stdout + result.stderr).decode(errors="replace")[-2000:]
         raise ToolError(f"the emulated firmware failed (exit {result.returncode}): {output}")
-    res = _read_results(work, count, lib.num_classes)
+    res = read_records(work / "results.bin", count, lib.num_classes)
     res.frames = frames_by_image(bridge.frames, count)
     with (work / "frames.bin").open("wb") as f:  # every frame the bridge forwarded, as the host runner writes
         for frame in bridge.frames:

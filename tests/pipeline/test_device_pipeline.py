@@ -12,7 +12,7 @@ import pytest
 from agilenn_codegen.cli import main
 from agilenn_codegen.lossy_proxy import LossyProxy
 from agilenn_codegen.pipeline.device_model import dataset_images
-from agilenn_codegen.pipeline.device_run import load_library, run_device
+from agilenn_codegen.pipeline.device_run import library_build_inputs, load_library, run_device
 from agilenn_codegen.pipeline.reference import ReferencePipeline
 from agilenn_codegen.pipeline.symbols import nearest_centroid, symbol_table
 from agilenn_codegen.server.thread import ServerThread
@@ -122,10 +122,8 @@ def test_emulated_cortex_m7_sends_the_reference_bytes(exported_folder, tmp_path)
     target = load_target("stm32f746")
     harness = tmp_path / "frames_main.c"
     harness.write_text(FRAMES_MAIN.format(name=lib.name, NAME=lib.name.upper()))
-    runtime = out / "runtime"
-    sources = [out / f"{lib.name}.c", out / f"{lib.name}_agilenn.c", harness]
-    sources += sorted(p for p in runtime.rglob("*.c") if "port" not in p.relative_to(runtime).parts)
-    includes = [out, *sorted({p.parent for p in runtime.rglob("*.h")})]
+    sources, includes = library_build_inputs(lib)
+    sources.append(harness)
     elf = build_program(target, sources, includes, tmp_path / "build")
     images, _ = dataset_images(lib.exported, "test", 4, root)
     run = tmp_path / "run"
