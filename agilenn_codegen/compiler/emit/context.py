@@ -106,6 +106,11 @@ class EmitContext:
             )
         return self._const_symbols[name]
 
+    def optional_const(self, node: ir.Node, index: int) -> str:
+        """The symbol of the node's optional constant input `index` (a bias), or NULL when absent."""
+        name = node.inputs[index] if index < len(node.inputs) else ""
+        return self.const_array(name) if name else "NULL"
+
     def multipliers(self, base: str, values: tuple[float, ...], comment: str) -> str:
         """A multiplier array in the target's form: float32, or the exact integer form without an FPU."""
         if self.no_fpu:

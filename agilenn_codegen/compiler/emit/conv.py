@@ -16,7 +16,7 @@ def emit_conv(node: ir.Node, ctx: EmitContext) -> list[KernelCall]:
     _, c, h, w = x.shape
     _, o, oh, ow = y.shape
     mult = attrs.requant.multiplier
-    bias = ctx.const_array(node.inputs[2]) if len(node.inputs) > 2 and node.inputs[2] else "NULL"
+    bias = ctx.optional_const(node, 2)
     params = (
         ("in_h", str(h)),
         ("in_w", str(w)),

@@ -16,7 +16,7 @@ def emit_fully_connected(node: ir.Node, ctx: EmitContext) -> list[KernelCall]:
     n, k = ctx.graph.constant(node.inputs[1]).shape
     rows = a.size // k
     mult = attrs.requant.multiplier
-    bias = ctx.const_array(node.inputs[2]) if len(node.inputs) > 2 and node.inputs[2] else "NULL"
+    bias = ctx.optional_const(node, 2)
     if attrs.float_output:
         multiplier, float_multiplier = (
             "NULL",
