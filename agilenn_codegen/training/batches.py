@@ -104,4 +104,6 @@ class Batches:
             x = self.images[idx].float() / 255.0
             if self.train:
                 x = augment(x, gen, self.flip, self.pad)
-            yield self.preprocess(x).to(self.device), self.labels[idx].to(self.device)
+            # channels-last: about 20 % faster convolutions (depthwise ones above all) with oneDNN on CPU
+            yield (self.preprocess(x).to(self.device, memory_format=torch.channels_last),
+                   self.labels[idx].to(self.device))  # fmt: skip

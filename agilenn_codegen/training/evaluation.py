@@ -58,7 +58,7 @@ def evaluate_agilenn(
         counts["remote"] += int((out.remote_logits.argmax(1) == y).sum())
         total += int(y.numel())
         if importance is not None:
-            imp, predicted = importance(out.features, y, create_graph=False)
+            imp, predicted = model.split_order_importance(importance, out, y, create_graph=False)
             s = skewness(imp, model.k).cpu().numpy()
             correct = (predicted == y).cpu().numpy()
             counts["reference"] += int(correct.sum())

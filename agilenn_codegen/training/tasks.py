@@ -72,8 +72,8 @@ class ReferenceTask:
         return {}
 
     def to(self, device: torch.device) -> None:
-        """Move the model."""
-        self.model.to(device)
+        """Move the model (channels-last, like the batches)."""
+        self.model.to(device=device, memory_format=torch.channels_last)
 
 
 class AgileTask:
@@ -93,8 +93,9 @@ class AgileTask:
     def train_step(self, module: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         """L = lam * CE + (1 - lam) * (L_skew + L_disorder) on the reference-correct samples."""
         out = module(x)
-        importance, predicted = self.importance(out.features, y)
-        mask = (predicted == y).to(importance.dtype) if self.cfg.xai.correct_only else None
+        correct_only = self.cfg.xai.correct_only
+        importance, predicted = self.model.split_order_importance(self.importance, out, y, correct_only=correct_only)
+        mask = (predicted == y).to(importance.dtype) if correct_only else None
         aux = (out.local_logits, out.remote_logits) if self.cfg.loss.aux_ce > 0 else ()
         parts = agilenn_loss(out.logits, y, importance, self.model.k, self.cfg.loss.rho, self.cfg.loss.lam,
                              mask, aux, self.cfg.loss.aux_ce)  # fmt: skip
@@ -119,6 +120,6 @@ class AgileTask:
         return {"reference": state, "preprocessing": self.preprocessing}
 
     def to(self, device: torch.device) -> None:
-        """Move AgileNN and the frozen reference."""
-        self.model.to(device)
-        self.reference.to(device)
+        """Move AgileNN and the frozen reference (channels-last, like the batches)."""
+        self.model.to(device=device, memory_format=torch.channels_last)
+        self.reference.to(device=device, memory_format=torch.channels_last)

@@ -76,9 +76,27 @@ class Importance:
         return cached
 
     def __call__(
-        self, features: torch.Tensor, labels: torch.Tensor, create_graph: bool = True
+        self,
+        features: torch.Tensor,
+        labels: torch.Tensor,
+        create_graph: bool = True,
+        correct_only: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return (importance (N, C, H, W), the reference's predicted labels (N,))."""
+        """Return (importance (N, C, H, W), the reference's predicted labels (N,)).
+
+        With `correct_only`, the importance is computed for the samples the reference classifies correctly
+        and is zero for the others (the rows the masked losses ignore anyway); the body is evaluated per
+        sample (eval-mode BN), so the computed rows equal those of a whole-batch call.
+        """
+        if correct_only:
+            with torch.no_grad():
+                predicted = self.body(features.detach()).argmax(1)
+            keep = (predicted == labels).nonzero().flatten()
+            importance = features.new_zeros(features.shape)
+            if keep.numel():
+                rows, _ = self(features.index_select(0, keep), labels.index_select(0, keep), create_graph)
+                importance = importance.index_copy(0, keep, rows)
+            return importance, predicted
         f = features
         if not f.requires_grad:
             f = f.detach().requires_grad_(True)

@@ -104,3 +104,45 @@ def test_correct_only_mask_and_training_step():
         opt.step()
         losses.append(float(parts.total))
     assert all(torch.isfinite(torch.tensor(losses)))
+
+
+def test_correct_only_rows_equal_the_whole_batch_rows_with_their_gradients():
+    """Computing the XAI only for reference-correct samples changes nothing the masked losses use."""
+    _, ref, _, _ = _setup()
+    imp_fn = Importance(ref.body)
+    f = torch.rand(6, 24, 12, 12, requires_grad=True)
+    predicted = ref.body(f).argmax(1)
+    y = predicted.clone()
+    y[[1, 4]] = (predicted[[1, 4]] + 1) % 3  # two samples the reference gets wrong
+    full, pred_full = imp_fn(f, y)
+    subset, pred_subset = imp_fn(f, y, correct_only=True)
+    assert torch.equal(pred_full, pred_subset)
+    keep = pred_full == y
+    assert keep.tolist() == [True, False, True, True, False, True]
+    torch.testing.assert_close(subset[keep], full[keep], rtol=1e-5, atol=1e-7)
+    assert float(subset[~keep].abs().sum()) == 0.0
+    weights = torch.rand_like(full)
+    (g_full,) = torch.autograd.grad((full[keep] * weights[keep]).sum(), f)
+    (g_subset,) = torch.autograd.grad((subset * weights).sum(), f)
+    torch.testing.assert_close(g_subset, g_full, rtol=1e-4, atol=1e-6)
+
+
+def test_reference_sees_the_extractor_channel_order_not_the_mapped_one():
+    """Regression: with a non-identity mapping layer the frozen body must still get its stem's channel order.
+
+    An extractor copied from the reference stem must be judged exactly as the reference judges itself, and the
+    importance map must follow the features through the mapping (so channels [0, k) are the local ones).
+    """
+    model, ref, x, y = _setup()
+    model.extractor.load_state_dict(ref.stem.state_dict())
+    model.eval()
+    order = torch.randperm(CFG.channels, generator=torch.Generator().manual_seed(3))
+    model.mapping.set_order(order)
+    imp_fn = Importance(ref.body)
+    out = model(x)
+    imp, predicted = model.split_order_importance(imp_fn, out, y)
+    assert torch.equal(predicted, ref(x).argmax(1))
+    own, _ = imp_fn(ref.stem(x), y)
+    torch.testing.assert_close(imp, own[:, order], rtol=1e-5, atol=1e-7)
+    # the mapped features are what the split sees; the body fed with them would judge a different map
+    assert not torch.allclose(ref.body(out.features), ref.body(out.extracted))

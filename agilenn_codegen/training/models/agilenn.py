@@ -14,12 +14,14 @@ from agilenn_codegen.training.models.local_head import LocalHead
 from agilenn_codegen.training.models.mapping import ChannelMapping
 from agilenn_codegen.training.models.quantizer import SoftHardQuantizer
 from agilenn_codegen.training.models.remote import RemoteNet
+from agilenn_codegen.training.xai import Importance
 
 
 class AgileOutput(NamedTuple):
     """What one forward pass produces."""
 
-    features: torch.Tensor  # (N, C, H, W) after the mapping layer, before quantization
+    extracted: torch.Tensor  # (N, C, H, W) the extractor's output, in the reference stem's channel order
+    features: torch.Tensor  # (N, C, H, W) after the mapping layer (first k channels local), before quantization
     local_logits: torch.Tensor
     remote_logits: torch.Tensor
     logits: torch.Tensor  # combined
@@ -51,11 +53,25 @@ class AgileNN(nn.Module):
 
     def forward(self, x: torch.Tensor, alpha: float | None = None) -> AgileOutput:
         """Run everything; `alpha` overrides the trained combiner weight."""
-        feats = self.features(x)
+        extracted = self.extractor(x)
+        feats = self.mapping(extracted)
         local = self.local(feats[:, : self.k])
         quantized, _ = self.quantizer(feats[:, self.k :])
         remote = self.remote(quantized)
-        return AgileOutput(feats, local, remote, self.combiner(local, remote, alpha))
+        return AgileOutput(extracted, feats, local, remote, self.combiner(local, remote, alpha))
+
+    def split_order_importance(
+        self, importance: Importance, out: AgileOutput, labels: torch.Tensor, create_graph: bool = True,
+        correct_only: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Importance in split order (first k channels local) and the reference's predictions.
+
+        The frozen reference body was trained on its stem's channel order, which is the extractor's own
+        order (the extractor starts as a copy of the stem), so it must see `out.extracted`, not the
+        mapped features; the importance map is then routed through the same mapping as the features.
+        """
+        raw, predicted = importance(out.extracted, labels, create_graph, correct_only)
+        return self.mapping(raw), predicted
 
     @torch.no_grad()
     def fold_mapping(self) -> None:
