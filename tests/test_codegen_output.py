@@ -56,8 +56,11 @@ def test_generated_code_explains_itself(tmp_path):
         if line.startswith("static ") and "[" in line and "=" in line:
             assert line.startswith("static const "), line  # weights and params are const (flash)
     # arrays 16 values a line
-    rows = [line for line in source.splitlines() if line.startswith("    ") and line.rstrip().endswith(",")
-            and line.strip()[0] in "-0123456789"]
+    rows = [
+        line
+        for line in source.splitlines()
+        if line.startswith("    ") and line.rstrip().endswith(",") and line.strip()[0] in "-0123456789"
+    ]
     assert rows and max(line.count(",") for line in rows) <= 16
 
 

@@ -61,7 +61,11 @@ class AgileNN(nn.Module):
         return AgileOutput(extracted, feats, local, remote, self.combiner(local, remote, alpha))
 
     def split_order_importance(
-        self, importance: Importance, out: AgileOutput, labels: torch.Tensor, create_graph: bool = True,
+        self,
+        importance: Importance,
+        out: AgileOutput,
+        labels: torch.Tensor,
+        create_graph: bool = True,
         correct_only: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Importance in split order (first k channels local) and the reference's predictions.
