@@ -102,7 +102,7 @@ def test_correct_only_mask_and_training_step():
         opt.zero_grad()
         parts.total.backward()
         opt.step()
-        losses.append(float(parts.total))
+        losses.append(float(parts.total.detach()))
     assert all(torch.isfinite(torch.tensor(losses)))
 
 
