@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from agilenn_codegen.commands import training_options as opts
 from agilenn_codegen.errors import UserError
 
 
@@ -21,12 +22,10 @@ def _depths(text: str) -> tuple[int, ...]:
 
 
 def command(
-    out: Annotated[Path, typer.Option("--out", help="Run folder to create (config, metrics, plots, model.pt).")],
+    out: opts.RunFolder,
     reference: Annotated[Path, typer.Option(help="Run folder of `agilenn train-reference`.")],
-    dataset: Annotated[str, typer.Option(help="fashion-mnist, cifar10, cifar100, svhn, imagefolder or npz.")] = (
-        "fashion-mnist"
-    ),
-    data_root: Annotated[Path | None, typer.Option(help="Folder (or .npz file) holding the data set.")] = None,
+    dataset: opts.Dataset = "fashion-mnist",
+    data_root: opts.DataRoot = None,
     split_ratio: Annotated[float, typer.Option(help="Share of feature channels kept local (k = round(r*C)).")] = 0.2,
     rho: Annotated[float, typer.Option(help="Required skewness (importance share of the local channels).")] = 0.8,
     lam: Annotated[float, typer.Option(help="Weight of the prediction loss; 1-lam weighs skewness+disorder.")] = 0.8,
@@ -49,19 +48,17 @@ def command(
     remap_samples: Annotated[int, typer.Option(help="Training samples used to rank channels.")] = 2048,
     init_from_reference: Annotated[bool, typer.Option(help="Start the extractor from the reference stem.")] = True,
     aux_ce: Annotated[float, typer.Option(help="Extra CE weight on local and remote logits (0 = paper).")] = 0.0,
-    first_stride: Annotated[
-        int | None, typer.Option(help="Stride of the first conv (default: 3 for >=96 px, else 1).")
-    ] = None,
+    first_stride: opts.FirstStride = None,
     resize: Annotated[int | None, typer.Option(help="Resize images to this square size.")] = None,
-    flip: Annotated[bool, typer.Option(help="Random horizontal flips.")] = True,
-    pad_crop: Annotated[int, typer.Option(help="Pad-and-random-crop margin in pixels (0: off).")] = 2,
-    train_limit: Annotated[int | None, typer.Option(help="Use only the first N training images.")] = None,
-    test_limit: Annotated[int | None, typer.Option(help="Use only the first N test images.")] = None,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    device: Annotated[str, typer.Option(help="cpu or cuda[:i].")] = "cpu",
-    threads: Annotated[int | None, typer.Option(help="torch CPU threads (default: torch's choice).")] = None,
-    resume: Annotated[bool, typer.Option(help="Continue the run in --out from its last checkpoint.")] = False,
-    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+    flip: opts.Flip = True,
+    pad_crop: opts.PadCrop = 2,
+    train_limit: opts.TrainLimit = None,
+    test_limit: opts.TestLimit = None,
+    seed: opts.Seed = 0,
+    device: opts.Device = "cpu",
+    threads: opts.Threads = None,
+    resume: opts.Resume = False,
+    progress: opts.Progress = True,
 ) -> None:
     """Train AgileNN: feature extractor, Local NN, quantizer, Remote NN and combiner, with XAI losses."""
     from agilenn_codegen.training.config import REMOTE_PRESETS, XAI_METHODS, TrainConfig

@@ -2,41 +2,37 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from agilenn_codegen.commands import training_options as opts
 from agilenn_codegen.errors import UserError
 
 
 def command(
-    out: Annotated[Path, typer.Option("--out", help="Run folder to create (config, metrics, plots, model.pt).")],
-    dataset: Annotated[str, typer.Option(help="fashion-mnist, cifar10, cifar100, svhn, imagefolder or npz.")] = (
-        "fashion-mnist"
-    ),
-    data_root: Annotated[Path | None, typer.Option(help="Folder (or .npz file) holding the data set.")] = None,
+    out: opts.RunFolder,
+    dataset: opts.Dataset = "fashion-mnist",
+    data_root: opts.DataRoot = None,
     epochs: Annotated[int, typer.Option(help="Training epochs.")] = 4,
     batch_size: Annotated[int, typer.Option(help="Mini-batch size per process.")] = 128,
     lr: Annotated[float, typer.Option(help="Initial learning rate (cosine decay to 0).")] = 0.1,
     weight_decay: Annotated[float, typer.Option(help="Decoupled weight decay.")] = 5e-4,
     width: Annotated[int, typer.Option(help="Base width of the reference body.")] = 32,
     channels: Annotated[int, typer.Option(help="Channels of the stem's feature map (= extractor's).")] = 24,
-    first_stride: Annotated[
-        int | None, typer.Option(help="Stride of the first conv (default: 3 for >=96 px, else 1).")
-    ] = None,
+    first_stride: opts.FirstStride = None,
     resize: Annotated[
         int | None, typer.Option(help="Resize images to this square size (96 as the paper for CIFAR).")
     ] = None,
-    flip: Annotated[bool, typer.Option(help="Random horizontal flips.")] = True,
-    pad_crop: Annotated[int, typer.Option(help="Pad-and-random-crop margin in pixels (0: off).")] = 2,
-    train_limit: Annotated[int | None, typer.Option(help="Use only the first N training images.")] = None,
-    test_limit: Annotated[int | None, typer.Option(help="Use only the first N test images.")] = None,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    device: Annotated[str, typer.Option(help="cpu or cuda[:i].")] = "cpu",
-    threads: Annotated[int | None, typer.Option(help="torch CPU threads (default: torch's choice).")] = None,
-    resume: Annotated[bool, typer.Option(help="Continue the run in --out from its last checkpoint.")] = False,
-    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+    flip: opts.Flip = True,
+    pad_crop: opts.PadCrop = 2,
+    train_limit: opts.TrainLimit = None,
+    test_limit: opts.TestLimit = None,
+    seed: opts.Seed = 0,
+    device: opts.Device = "cpu",
+    threads: opts.Threads = None,
+    resume: opts.Resume = False,
+    progress: opts.Progress = True,
 ) -> None:
     """Train the reference NN (stem shaped like the feature extractor + a classifier body)."""
     from agilenn_codegen.training.config import TrainConfig
