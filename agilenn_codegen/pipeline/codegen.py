@@ -35,6 +35,7 @@ LZW_BITS_CHOICES = (12, 11, 10, 9)
 @dataclass(frozen=True)
 class PipelineLibrary:
     network: GeneratedLibrary
+    graph: ir.Graph  # the compiled device network (remote output = centroid indices)
     exported: ExportedModel
     int8_model: Path
     table: np.ndarray
@@ -176,4 +177,4 @@ def generate_pipeline(
         "remote_model": "model/remote.onnx",
     }
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-    return PipelineLibrary(network, exported, int8, tables[0], bits, max_fragment, manifest, runner)
+    return PipelineLibrary(network, graph, exported, int8, tables[0], bits, max_fragment, manifest, runner)
