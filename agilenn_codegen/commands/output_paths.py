@@ -50,11 +50,14 @@ def check_output_dir(path: Path, option: str) -> None:
             return
 
 
-def check_output_file(path: Path, option: str, *, inputs: Sequence[Path] = ()) -> None:
-    """`path` will be written as a file: it may not be a folder, its folder must exist, and it may not be an input."""
+def check_output_file(path: Path, option: str, *, inputs: Sequence[Path] = (), create_folder: bool = False) -> None:
+    """`path` will be written as a file: it may not be a folder or an input, and its folder must exist (or,
+    with `create_folder`, be creatable)."""
     if path.is_dir():
         raise UserError(f"{option} {path}: is a directory, expected a file name")
-    if not path.parent.is_dir():
+    if create_folder:
+        check_output_dir(path.parent, option)
+    elif not path.parent.is_dir():
         raise UserError(f"{option} {path}: the folder {path.parent} does not exist")
     for source in inputs:
         if path.resolve() == source.resolve():

@@ -31,7 +31,7 @@ def command(
         ..., "--calibration", help=".npz of calibration inputs keyed by model input name, samples first."
     ),
     out: Path = typer.Option(
-        ..., "--out", help="Where to write the int8 ONNX model (its folder must exist; not the input file)."
+        ..., "--out", help="Where to write the int8 ONNX model (its folder is created; not the input file)."
     ),
     fmt: QuantFormat = typer.Option(
         QuantFormat.qoperator, "--format", help="qoperator (QLinearConv, QGemm, ...) or qdq."
@@ -47,7 +47,7 @@ def command(
     from agilenn_codegen.commands.output_paths import check_output_file
     from agilenn_codegen.quantize import quantize_model
 
-    check_output_file(out, "--out", inputs=[float_model, calibration])
+    check_output_file(out, "--out", inputs=[float_model, calibration], create_folder=True)
     report = quantize_model(
         float_model,
         calibration,
