@@ -924,3 +924,19 @@ def test_pipeline_name_and_out_policy(capsys: pytest.CaptureFixture[str], tmp_pa
 
 def test_serve_negative_stats_interval(capsys: pytest.CaptureFixture[str], export_copy: Path) -> None:
     expect_user_error(capsys, ["serve", str(export_copy), "--port", "0", "--stats-every", "-1"], "--stats-every")
+
+
+@pytest.mark.parametrize("option", ["--work-dir", "--save-outputs"])
+def test_verify_folders_are_not_overwritten(capsys: pytest.CaptureFixture[str], tmp_path: Path, option: str) -> None:
+    """The same policy for verify's folders: a foreign non-empty one is refused, its own previous one reused."""
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "lib").mkdir()
+    (folder / "lib" / "notes.txt").write_text("mine")
+    argv = ["verify", str(TINY), "--count", "1", option, str(folder)]
+    expect_user_error(capsys, argv, str(folder), "not empty", "nothing was written")
+    assert sorted(p.name for p in folder.rglob("*")) == ["lib", "notes.txt"]
+    fresh = tmp_path / "fresh"
+    for _ in range(2):  # the second run reuses the first one's folder
+        code, stdout, err = _run(capsys, [*argv[:-1], str(fresh)])
+        assert code == 0, stdout + err

@@ -64,6 +64,21 @@ def check_output_file(path: Path, option: str, *, inputs: Sequence[Path] = (), c
             raise UserError(f"{option} {path}: is the input file; writing it would destroy the input")
 
 
+def check_reusable_dir(path: Path, option: str, recognise: Callable[[Path], bool], what: str) -> None:
+    """A folder a command fills without staging (`verify --work-dir`, `--save-outputs`): missing, empty, or
+    one that `recognise` says this command wrote before. Anything else is refused before any work."""
+    check_output_dir(path, option)
+    if not path.is_dir() or recognise(path):
+        return
+    entries = sorted(p.name for p in path.iterdir())
+    if entries:
+        raise UserError(
+            f"{option} {path}: the folder is not empty ({_shown(entries)}) and is not {what}; files there "
+            "would be overwritten; nothing was written",
+            hint="choose a new or empty folder",
+        )
+
+
 def check_run_folder(path: Path, option: str = "--out") -> None:
     """A training run folder: missing, empty, or a run folder already (config.json; the trainer then refuses a
     finished run unless --resume). Any other non-empty folder is refused before training starts."""
