@@ -769,6 +769,31 @@ def test_out_previous_output_is_regenerated_in_place(capsys: pytest.CaptureFixtu
     assert not any(n.startswith(".agilenn-staging") for n in names)
 
 
+def test_out_marker_cannot_reach_outside(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """A hand-edited .agilenn-output.json naming '..' or a path must not make a rerun delete anything outside."""
+    import json
+
+    out = tmp_path / "lib"
+    assert _run(capsys, ["codegen", str(TINY), "--out", str(out)])[0] == 0
+    (tmp_path / "precious.txt").write_text("keep")
+    marker = json.loads((out / ".agilenn-output.json").read_text())
+    marker["entries"] += ["..", "../precious.txt", "/etc", "."]
+    (out / ".agilenn-output.json").write_text(json.dumps(marker))
+    assert _run(capsys, ["codegen", str(TINY), "--out", str(out)])[0] == 0
+    assert (tmp_path / "precious.txt").read_text() == "keep" and (out / "manifest.json").is_file()
+
+
+def test_output_that_would_replace_its_input(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """--force into the folder holding the model: an output entry with the input's name is refused at the end."""
+    out = tmp_path / "work"
+    (out / "CMakeLists.txt").mkdir(parents=True)
+    model = out / "CMakeLists.txt" / "model.onnx"
+    model.write_bytes(TINY.read_bytes())
+    expect_user_error(capsys, ["codegen", str(model), "--out", str(out), "--force"], "holds the input")
+    assert model.read_bytes() == TINY.read_bytes()
+    assert sorted(p.name for p in out.iterdir()) == ["CMakeLists.txt"]
+
+
 def test_failure_leaves_a_previous_output_unchanged(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, models: dict[str, Path]
 ) -> None:

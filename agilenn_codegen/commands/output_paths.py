@@ -166,8 +166,12 @@ class OutputFolder:
         if meta is not None and self.kind.recognise(meta):
             marker = _read_json(path / MARKER) or {}
             listed = marker.get("entries") if marker.get("command") == self.kind.command else None
-            if isinstance(listed, list):
-                self.previous = tuple(str(n) for n in listed if isinstance(n, str) and n and "/" not in n)
+            if isinstance(listed, list):  # plain names only: a hand-edited marker must not reach outside --out
+                self.previous = tuple(
+                    n
+                    for n in listed
+                    if isinstance(n, str) and n not in ("", ".", "..", MARKER) and not {"/", "\\"} & set(n)
+                )
             return
         if not self.force:
             raise UserError(
@@ -220,18 +224,18 @@ class OutputFolder:
         assert self._stage is not None
         stage, out = self._stage, self.path
         entries = sorted(p.name for p in stage.iterdir())
-        for name in entries:
+        stale = [name for name in self.previous if name not in entries]
+        for name in (*entries, *stale):
             target = (out / name).resolve() if (out / name).exists() else (out.resolve() / name)
             for source in self.inputs:
                 if _inside(source, target):
                     raise UserError(
-                        f"{self.option} {out}: the output's '{name}' would replace the input {source}; nothing "
-                        "was written",
+                        f"{self.option} {out}: writing the output would replace or remove '{name}', which holds "
+                        f"the input {source}; nothing was written",
                         hint="choose another folder for the output",
                     )
-        for name in self.previous:
-            if name not in entries and name != MARKER:
-                _remove(out / name)
+        for name in stale:
+            _remove(out / name)
         for name in entries:
             _remove(out / name)
             os.replace(stage / name, out / name)
