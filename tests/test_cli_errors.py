@@ -720,6 +720,18 @@ def test_model_file_named_like_a_runtime_header(capsys: pytest.CaptureFixture[st
     assert (out / "my_model.h").is_file() and not (out / f"{stem}.h").exists()
 
 
+def test_verify_and_inspect_take_a_model_named_like_a_runtime_header(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Their library is internal, so a clashing file name only earns a note (inspect) instead of a refusal."""
+    model = tmp_path / "agilenn_types.onnx"
+    model.write_bytes(TINY.read_bytes())
+    code, stdout, err = _run(capsys, ["verify", str(model), "--count", "2"])
+    assert code == 0 and "bit-exact" in stdout, stdout + err
+    code, stdout, err = _run(capsys, ["inspect", str(model), "--target", "host"])
+    assert code == 0 and "will need --name" in stdout, stdout + err
+
+
 def test_every_runtime_name_is_reserved() -> None:
     """The reserved set comes from the runtime sources, so a kernel added later is covered too."""
     from agilenn_codegen.compiler.library_name import library_name, runtime_names

@@ -92,3 +92,12 @@ def library_name(requested: str, *, origin: str | None = None) -> str:
 def choose_library_name(name: str | None, default: str, origin: str) -> str:
     """--name when given, else `default` (which came from `origin`); checked by :func:`library_name`."""
     return library_name(name) if name else library_name(default, origin=origin)
+
+
+def internal_library_name(default: str) -> tuple[str, str | None]:
+    """For a library the user never links (`verify`'s build, `inspect`'s manifest): `default` when it is a
+    valid name, else "model" and the reason `default` cannot be one (for a note to the user)."""
+    try:
+        return library_name(default, origin="the model file's name"), None
+    except UserError as exc:
+        return "model", exc.message
