@@ -8,7 +8,6 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from agilenn_codegen.commands.output_paths import check_output_dir
 from agilenn_codegen.compiler import ir
 from agilenn_codegen.errors import UserError
 from agilenn_codegen.targets import Target
@@ -19,8 +18,26 @@ def command(
         ..., help="int8 ONNX model (from `agilenn quantize`), or a folder from `agilenn export` (AgileNN pipeline)."
     ),
     target: str = typer.Option("host", "--target", "-t", help="Target name (see `agilenn targets`)."),
-    out: Path = typer.Option(..., "--out", "-o", help="Output folder for the C library (created)."),
-    name: str = typer.Option(None, "--name", help="C name of the library (default: the model file's stem)."),
+    out: Path = typer.Option(
+        ...,
+        "--out",
+        "-o",
+        help="Output folder for the C library: created if missing; a previous `agilenn codegen` output (its "
+        "manifest.json) is regenerated in place; any other non-empty folder is refused unless --force. "
+        "Written only when complete: on an error it is left as it was.",
+    ),
+    force: bool = typer.Option(
+        False,
+        "--force",
+        help="Write into a non-empty --out that is not a previous codegen output (same-named "
+        "files are replaced, other files kept).",
+    ),
+    name: str = typer.Option(
+        None,
+        "--name",
+        help="C name of the library (default: the model file's stem, or agilenn_<data set> for an export "
+        "folder); names that clash with the runtime's (agilenn_types, ...) or a C header are refused.",
+    ),
     dump_ir: bool = typer.Option(False, "--dump-ir", help="Print the IR after every compiler pass."),
     allow_overflow: bool = typer.Option(
         False, "--allow-overflow", help="Generate even if the model does not fit the target's RAM/flash."
@@ -36,22 +53,27 @@ def command(
     ),
 ) -> None:
     """Compile an int8 ONNX model into a dependency-free C99 library with a CMakeLists.txt."""
+    from agilenn_codegen.commands.output_paths import CODEGEN, OutputFolder
     from agilenn_codegen.compiler import compile_model
     from agilenn_codegen.compiler.codegen import generate
+    from agilenn_codegen.compiler.library_name import choose_library_name
     from agilenn_codegen.compiler.manifest import check_fit
     from agilenn_codegen.compiler.printer import format_graph
+    from agilenn_codegen.pipeline.exported import is_export_folder
     from agilenn_codegen.targets import load_target
 
     console = Console()
     tgt = load_target(target)
-    from agilenn_codegen.pipeline.exported import is_export_folder
-
     if is_export_folder(model):
-        _codegen_pipeline(console, model, tgt, out, name, calibration, data_root, lzw_bits, allow_overflow)
+        _codegen_pipeline(console, model, tgt, out, force, name, calibration, data_root, lzw_bits, allow_overflow)
         return
     if model.is_dir():
         raise UserError(f"{model}: is a directory without agilenn.json; pass an int8 .onnx file or an export folder")
-    check_output_dir(out, "--out")
+    for option, value in (("--calibration", calibration), ("--data-root", data_root), ("--lzw-bits", lzw_bits)):
+        if value is not None:
+            raise UserError(f"{option} applies to an `agilenn export` folder only; {model} is a model file")
+    lib_name = choose_library_name(name, model.stem, f"from the model file {model.name}")
+    folder = OutputFolder(out, CODEGEN, force=force, inputs=[model])
 
     def show(stage: str, graph: ir.Graph) -> None:
         if dump_ir:
@@ -62,14 +84,15 @@ def command(
     if name:
         command_line += f" --name {shlex.quote(name)}"
     try:
-        library = generate(
-            graph,
-            tgt,
-            out,
-            command=command_line,
-            name=name,
-            check=lambda manifest: check_fit(manifest, allow_overflow=allow_overflow),
-        )
+        with folder as stage:
+            library = generate(
+                graph,
+                tgt,
+                stage,
+                command=command_line,
+                name=lib_name,
+                check=lambda manifest: check_fit(manifest, allow_overflow=allow_overflow),
+            )
     except OSError as exc:
         raise UserError(f"{out}: cannot write the library ({exc.strerror or exc})") from None
     problems = check_fit(library.manifest, allow_overflow=True)
@@ -91,24 +114,34 @@ def _codegen_pipeline(
     folder: Path,
     tgt: Target,
     out: Path,
+    force: bool,
     name: str | None,
     calibration: Path | None,
     data_root: Path | None,
     lzw_bits: int | None,
     allow_overflow: bool,
 ) -> None:
-    from agilenn_codegen.pipeline.codegen import generate_pipeline
+    from agilenn_codegen.commands.output_paths import CODEGEN, OutputFolder
+    from agilenn_codegen.pipeline.codegen import check_lzw_bits, generate_pipeline, pipeline_library_name
     from agilenn_codegen.pipeline.exported import load_exported
 
     exported = load_exported(folder)
+    lib_name = pipeline_library_name(exported, name)
+    check_lzw_bits(lzw_bits)
+    if calibration is not None and not calibration.is_file():
+        raise UserError(f"--calibration {calibration}: no such file")
+    if data_root is not None and not data_root.exists():
+        raise UserError(f"--data-root {data_root}: no such file or folder")
+    inputs = [folder, exported.device_onnx, exported.remote_onnx, *([calibration] if calibration else [])]
+    output = OutputFolder(out, CODEGEN, force=force, inputs=inputs)
     command_line = f"agilenn codegen {shlex.quote(str(folder))} --target {tgt.name} --out {shlex.quote(str(out))}"
-    with console.status("quantizing and compiling the device model..."):
+    with console.status("quantizing and compiling the device model..."), output as stage:
         library = generate_pipeline(
             exported,
             tgt,
-            out,
+            stage,
             command=command_line,
-            name=name,
+            name=lib_name,
             calibration=calibration,
             data_root=data_root,
             lzw_bits=lzw_bits,

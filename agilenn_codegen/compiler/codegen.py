@@ -21,6 +21,7 @@ from agilenn_codegen import __version__
 from agilenn_codegen.compiler import ir
 from agilenn_codegen.compiler.emit import EmitContext, EmittedLayer, emit_node
 from agilenn_codegen.compiler.emit.context import c_identifier
+from agilenn_codegen.compiler.library_name import choose_library_name
 from agilenn_codegen.compiler.manifest import build_manifest
 from agilenn_codegen.paths import RUNTIME_C_DIR, TEMPLATES_DIR
 
@@ -139,7 +140,7 @@ def generate(
     the target) leaves `out_dir` untouched.
     """
     assert graph.memory is not None, "run the pipeline (plan_memory) before code generation"
-    lib_name = c_identifier(name or graph.name).lower()
+    lib_name = choose_library_name(name, graph.name, "the model file's name")
     if kernels not in KERNEL_CHOICES:
         raise ValueError(f"kernels must be one of {KERNEL_CHOICES}, got {kernels!r}")
     ctx = EmitContext(graph=graph, prefix=lib_name, no_fpu=not target.fpu, fast=kernels == "fast", dsp=target.dsp)
@@ -251,7 +252,7 @@ def render_manifest(
     graph: ir.Graph, target: TargetLike, *, command: str, name: str | None = None, kernels: str = "fast"
 ) -> dict:
     """The manifest `generate` would write, without writing anything."""
-    lib_name = c_identifier(name or graph.name).lower()
+    lib_name = choose_library_name(name, graph.name, "the model file's name")
     ctx = EmitContext(graph=graph, prefix=lib_name, no_fpu=not target.fpu, fast=kernels == "fast", dsp=target.dsp)
     for index, node in enumerate(graph.nodes):
         ctx.layer_symbol = f"l{index}"

@@ -19,7 +19,8 @@ import numpy as np
 
 from agilenn_codegen.compiler import compile_model, ir
 from agilenn_codegen.compiler.codegen import GeneratedLibrary, TargetLike, banner, environment, generate
-from agilenn_codegen.compiler.emit.context import c_float, c_identifier
+from agilenn_codegen.compiler.emit.context import c_float
+from agilenn_codegen.compiler.library_name import choose_library_name
 from agilenn_codegen.compiler.manifest import check_fit
 from agilenn_codegen.errors import UserError
 from agilenn_codegen.offload import DEFAULT_MAX_FRAGMENT, HEADER_SIZE
@@ -54,12 +55,25 @@ def payload_max_bytes(symbols: int, centroids: int) -> int:
     return 7 + (symbols * bits + 7) // 8
 
 
+def check_lzw_bits(requested: int | None) -> int | None:
+    """--lzw-bits as given (None: choose by RAM); a UserError unless it is 0 or 9..16."""
+    if requested is not None and requested != 0 and not 9 <= requested <= 16:
+        raise UserError(f"--lzw-bits {requested}: must be 0 (raw packing only) or 9..16")
+    return requested
+
+
+def pipeline_library_name(exported: ExportedModel, name: str | None) -> str:
+    """--name, or agilenn_<data set> (the export folder's name without one), checked against the runtime's names."""
+    if exported.dataset:
+        return choose_library_name(name, f"agilenn_{exported.dataset}", "from the data set in agilenn.json")
+    return choose_library_name(name, exported.folder.resolve().name, "the export folder's name")
+
+
 def choose_lzw_bits(target: TargetLike, fixed_ram: int, requested: int | None) -> int:
     """The largest dictionary that fits the target's RAM next to everything else (0: raw only)."""
-    if requested is not None:
-        if requested != 0 and not 9 <= requested <= 16:
-            raise UserError(f"--lzw-bits {requested}: must be 0 (raw packing only) or 9..16")
-        return requested
+    checked = check_lzw_bits(requested)
+    if checked is not None:
+        return checked
     for bits in LZW_BITS_CHOICES:
         if fixed_ram + (7 << bits) + STACK_RESERVE <= target.ram_bytes:
             return bits
@@ -79,6 +93,8 @@ def generate_pipeline(
     max_fragment: int = DEFAULT_MAX_FRAGMENT,
     allow_overflow: bool = False,
 ) -> PipelineLibrary:
+    lib_name = pipeline_library_name(exported, name)
+    bits_requested = check_lzw_bits(lzw_bits)
     work = out_dir / "model"
     int8 = int8_device_model(exported, work, calibration=calibration, data_root=data_root)
     tables: list[np.ndarray] = []
@@ -89,8 +105,6 @@ def generate_pipeline(
         return new
 
     graph = compile_model(int8, prepare=attach)
-    default_name = f"agilenn_{exported.dataset}" if exported.dataset else exported.folder.resolve().name
-    lib_name = c_identifier(name or default_name).lower()
     image_size = int(np.prod(exported.input_shape))
     feature_size = exported.feature_size
     payload_max = payload_max_bytes(feature_size, exported.num_centroids)
@@ -99,7 +113,7 @@ def generate_pipeline(
     fixed_ram = (
         graph.memory.arena_bytes + feature_size + payload_max + frame_max + 4 * exported.num_classes + 4 * image_size
     )
-    bits = choose_lzw_bits(target, fixed_ram, lzw_bits)
+    bits = choose_lzw_bits(target, fixed_ram, bits_requested)
     pipeline_files = [f"{lib_name}_agilenn.c", f"{lib_name}_agilenn_infer.c"]
 
     buffers = {
