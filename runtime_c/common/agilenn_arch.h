@@ -44,11 +44,15 @@
 #define AGILENN_UNROLL
 #endif
 
-#if AGILENN_USE_DSP
-#if !defined(__ARM_FEATURE_DSP)
-#error "agilenn_config.h selects the DSP kernels (AGILENN_USE_DSP=1): compile for a core with the DSP extension (e.g. -mcpu=cortex-m4, cortex-m7, cortex-m33)"
-#endif
+/* AGILENN_USE_DSP (agilenn_config.h, from the target) chooses the data layouts of the DSP kernels (weights
+ * packed for SMLAD); AGILENN_DSP_INSTRUCTIONS says whether this compilation can use the instructions. A
+ * library generated for a DSP core and compiled elsewhere (for the host, to test it there) runs the
+ * portable equivalents below on the same layouts, with the same results. */
+#if AGILENN_USE_DSP && defined(__ARM_FEATURE_DSP)
+#define AGILENN_DSP_INSTRUCTIONS 1
 #include <arm_acle.h>
+#else
+#define AGILENN_DSP_INSTRUCTIONS 0
 #endif
 
 #if defined(__ARM_FEATURE_SAT)
@@ -71,7 +75,7 @@ AGILENN_INLINE uint32_t agilenn_read_s16x2(const int16_t *p)
     return v;
 }
 
-#if AGILENN_USE_DSP
+#if AGILENN_DSP_INSTRUCTIONS
 
 /** Bytes 0 and 2 of x, sign-extended into the low and high halfword. */
 AGILENN_INLINE uint32_t agilenn_sxtb16(uint32_t x)
@@ -188,7 +192,7 @@ AGILENN_INLINE int32_t agilenn_qadd(int32_t a, int32_t b)
     return s > INT32_MAX ? INT32_MAX : (s < INT32_MIN ? INT32_MIN : (int32_t)s);
 }
 
-#endif /* AGILENN_USE_DSP */
+#endif /* AGILENN_DSP_INSTRUCTIONS */
 
 /** v clamped to the int8 range (SSAT #8 where the core has it). */
 AGILENN_INLINE int32_t agilenn_sat8(int32_t v)

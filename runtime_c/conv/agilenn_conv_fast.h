@@ -151,7 +151,7 @@ AGILENN_INLINE void agilenn_conv_1x1_s8_fast_body(const agilenn_conv_fast_params
  * (int16 pairs for SMLABB/SMLABT), which keeps a 3x3 kernel's nine weights in five registers. */
 #define AGILENN_DW_MAX_TAPS 25
 typedef struct {
-#if AGILENN_USE_DSP
+#if AGILENN_DSP_INSTRUCTIONS
     uint32_t pair[(AGILENN_DW_MAX_TAPS + 1) / 2];
 #else
     int32_t tap[AGILENN_DW_MAX_TAPS];
@@ -163,7 +163,7 @@ AGILENN_INLINE void agilenn_dw_load_weights(agilenn_dw_weights_t *dst, const int
     int32_t k;
     AGILENN_UNROLL
     for (k = 0; k < taps; k++) {
-#if AGILENN_USE_DSP
+#if AGILENN_DSP_INSTRUCTIONS
         if (k % 2 == 0) {
             dst->pair[k / 2] = agilenn_pack_s16x2(w[k], k + 1 < taps ? w[k + 1] : 0);
         }
@@ -176,7 +176,7 @@ AGILENN_INLINE void agilenn_dw_load_weights(agilenn_dw_weights_t *dst, const int
 /** acc + v * (tap k's weight). */
 AGILENN_INLINE int32_t agilenn_dw_mac(int32_t acc, int32_t v, const agilenn_dw_weights_t *w, int32_t k)
 {
-#if AGILENN_USE_DSP
+#if AGILENN_DSP_INSTRUCTIONS
     return (k % 2 == 0) ? agilenn_smlabb((uint32_t)v, w->pair[k / 2], acc)
                         : agilenn_smlabt((uint32_t)v, w->pair[k / 2], acc);
 #else
