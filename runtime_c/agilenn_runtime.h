@@ -18,5 +18,6 @@
 #include "agilenn_fully_connected_fast.h"
 #include "agilenn_pooling_fast.h"
 #include "agilenn_quantization_fast.h"
+#include "agilenn_pixels.h"
 
 #endif /* AGILENN_RUNTIME_H */

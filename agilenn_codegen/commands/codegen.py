@@ -51,21 +51,50 @@ def command(
     lzw_bits: int = typer.Option(
         None, "--lzw-bits", help="AgileNN folder: LZW dictionary code width 9..16, 0 = raw only (default: by RAM)."
     ),
+    input_mean: str = typer.Option(
+        None,
+        "--input-mean",
+        help="Plain model: per-channel mean of the input normalisation (comma-separated); with --input-std and "
+        "--input-scale it adds <name>_run_u8 for uint8 camera pixels. (An export folder's agilenn.json states it.)",
+    ),
+    input_std: str = typer.Option(None, "--input-std", help="Plain model: per-channel std of the normalisation."),
+    input_scale: str = typer.Option(
+        None,
+        "--input-scale",
+        help="Plain model: pixel scale of the normalisation, x = (pixel * scale - mean) / std; write 1/255 for a "
+        "division by 255 (as PyTorch's ToTensor), which is not the same in float32 as multiplying by 0.00392...",
+    ),
+    kernels: str = typer.Option(
+        "fast",
+        "--kernels",
+        help="fast: optimized kernels instantiated per layer (DSP instructions where the target has them); "
+        "reference: the portable reference kernels (the spec), e.g. to compare.",
+    ),
 ) -> None:
     """Compile an int8 ONNX model into a dependency-free C99 library with a CMakeLists.txt."""
     from agilenn_codegen.commands.output_paths import CODEGEN, OutputFolder
     from agilenn_codegen.compiler import compile_model
-    from agilenn_codegen.compiler.codegen import generate
+    from agilenn_codegen.compiler.codegen import KERNEL_CHOICES, generate
     from agilenn_codegen.compiler.library_name import choose_library_name
     from agilenn_codegen.compiler.manifest import check_fit
+    from agilenn_codegen.compiler.pixels import parse_normalisation
     from agilenn_codegen.compiler.printer import format_graph
     from agilenn_codegen.pipeline.exported import is_export_folder
     from agilenn_codegen.targets import load_target
 
     console = Console()
     tgt = load_target(target)
+    if kernels not in KERNEL_CHOICES:
+        raise UserError(f"--kernels {kernels!r}: expected one of {', '.join(KERNEL_CHOICES)}")
+    pixels = parse_normalisation(input_mean, input_std, input_scale)
     if is_export_folder(model):
-        _codegen_pipeline(console, model, tgt, out, force, name, calibration, data_root, lzw_bits, allow_overflow)
+        if pixels is not None:
+            raise UserError(
+                "--input-mean/--input-std/--input-scale: an export folder's normalisation is in agilenn.json"
+            )
+        _codegen_pipeline(
+            console, model, tgt, out, force, name, calibration, data_root, lzw_bits, allow_overflow, kernels
+        )
         return
     if model.is_dir():
         raise UserError(f"{model}: is a directory without agilenn.json; pass an int8 .onnx file or an export folder")
@@ -83,6 +112,11 @@ def command(
     command_line = f"agilenn codegen {shlex.quote(str(model))} --target {tgt.name} --out {shlex.quote(str(out))}"
     if name:
         command_line += f" --name {shlex.quote(name)}"
+    for option, value in (("--input-mean", input_mean), ("--input-std", input_std), ("--input-scale", input_scale)):
+        if value is not None:
+            command_line += f" {option} {shlex.quote(value)}"
+    if kernels != "fast":
+        command_line += f" --kernels {kernels}"
     try:
         with folder as stage:
             library = generate(
@@ -92,6 +126,8 @@ def command(
                 command=command_line,
                 name=lib_name,
                 check=lambda manifest: check_fit(manifest, allow_overflow=allow_overflow),
+                kernels=kernels,
+                pixels=pixels,
             )
     except OSError as exc:
         raise UserError(f"{out}: cannot write the library ({exc.strerror or exc})") from None
@@ -120,6 +156,7 @@ def _codegen_pipeline(
     data_root: Path | None,
     lzw_bits: int | None,
     allow_overflow: bool,
+    kernels: str,
 ) -> None:
     from agilenn_codegen.commands.output_paths import CODEGEN, OutputFolder
     from agilenn_codegen.pipeline.codegen import check_lzw_bits, generate_pipeline, pipeline_library_name
@@ -135,6 +172,8 @@ def _codegen_pipeline(
     inputs = [folder, exported.device_onnx, exported.remote_onnx, *([calibration] if calibration else [])]
     output = OutputFolder(out, CODEGEN, force=force, inputs=inputs)
     command_line = f"agilenn codegen {shlex.quote(str(folder))} --target {tgt.name} --out {shlex.quote(str(out))}"
+    if kernels != "fast":
+        command_line += f" --kernels {kernels}"
     with console.status("quantizing and compiling the device model..."), output as stage:
         library = generate_pipeline(
             exported,
@@ -146,6 +185,7 @@ def _codegen_pipeline(
             data_root=data_root,
             lzw_bits=lzw_bits,
             allow_overflow=allow_overflow,
+            kernels=kernels,
         )
     info = library.manifest["agilenn"]
     totals = library.manifest["totals"]

@@ -25,12 +25,19 @@ def command(
         None, "--cpi", min=0.1, help="Cycles per instruction assumed for the cycle estimate (default 1.0)."
     ),
     work_dir: Path = typer.Option(None, "--work-dir", help="Keep the generated code, harness and build here."),
+    input_mean: str = typer.Option(None, "--input-mean", help="Plain model: as for codegen; profiles <name>_run_u8."),
+    input_std: str = typer.Option(None, "--input-std", help="Plain model: as for codegen."),
+    input_scale: str = typer.Option(None, "--input-scale", help="Plain model: as for codegen (e.g. 1/255)."),
+    kernels: str = typer.Option("fast", "--kernels", help="fast (default) or reference kernels, as for codegen."),
 ) -> None:
     """Count the instructions one inference executes, layer by layer, on the target's emulated core.
 
     Counts are exact (a qemu plugin counts every executed instruction) and repeatable. The cycle estimate
     is instructions x CPI, with the CPI an assumption that the output states."""
     from agilenn_codegen.commands.output_paths import check_output_dir, check_output_file
+    from agilenn_codegen.compiler.codegen import KERNEL_CHOICES
+    from agilenn_codegen.compiler.pixels import parse_normalisation
+    from agilenn_codegen.errors import UserError
     from agilenn_codegen.pipeline.exported import is_export_folder
     from agilenn_codegen.profiling import DEFAULT_CPI, profile_model, profile_pipeline
     from agilenn_codegen.targets import load_target
@@ -41,10 +48,15 @@ def command(
     if work_dir is not None:
         check_output_dir(work_dir, "--work-dir")
     assumed = DEFAULT_CPI if cpi is None else cpi
+    if kernels not in KERNEL_CHOICES:
+        raise UserError(f"--kernels {kernels!r}: expected one of {', '.join(KERNEL_CHOICES)}")
+    pixels = parse_normalisation(input_mean, input_std, input_scale)
     console = Console()
     with console.status(f"building and counting {model.name} on {tgt.name}..."):
         if is_export_folder(model):
-            report = profile_pipeline(model, tgt, data_root=data_root, work_dir=work_dir, cpi=assumed)
+            if pixels is not None:
+                raise UserError("--input-mean/--input-std/--input-scale: an export folder states its normalisation")
+            report = profile_pipeline(model, tgt, data_root=data_root, work_dir=work_dir, cpi=assumed, kernels=kernels)
         else:
             samples = None
             if inputs is not None:
@@ -52,7 +64,9 @@ def command(
                 from agilenn_codegen.samples import load_samples
 
                 samples = load_samples(inputs, compile_model(model))
-            report = profile_model(model, tgt, samples=samples, seed=seed, work_dir=work_dir, cpi=assumed)
+            report = profile_model(
+                model, tgt, samples=samples, seed=seed, work_dir=work_dir, cpi=assumed, pixels=pixels, kernels=kernels
+            )
     show(console, report)
     if json_file is not None:
         json_file.write_text(json.dumps(report.to_json(), indent=2) + "\n")

@@ -21,8 +21,10 @@ from agilenn_codegen import __version__
 from agilenn_codegen.compiler import ir
 from agilenn_codegen.compiler.emit import EmitContext, EmittedLayer, emit_node
 from agilenn_codegen.compiler.emit.context import c_identifier
+from agilenn_codegen.compiler.emit.pixels import emit_pixel_entries
 from agilenn_codegen.compiler.library_name import choose_library_name
 from agilenn_codegen.compiler.manifest import build_manifest
+from agilenn_codegen.compiler.pixels import PixelNormalisation, pixel_input
 from agilenn_codegen.paths import RUNTIME_C_DIR, TEMPLATES_DIR
 
 
@@ -133,11 +135,13 @@ def generate(
     check: Callable[[dict], object] | None = None,
     extra_sources: Sequence[str] = (),
     kernels: str = "fast",
+    pixels: PixelNormalisation | None = None,
 ) -> GeneratedLibrary:
     """Write the C library for `graph` into `out_dir` (created; generated files are overwritten).
 
     `check(manifest)` runs before anything is written, so a refusal (e.g. the model does not fit
-    the target) leaves `out_dir` untouched.
+    the target) leaves `out_dir` untouched. With `pixels` (the input normalisation), the library also
+    gets `<name>_run_u8` and `<name>_run_u8_planar`, which take uint8 camera pixels.
     """
     assert graph.memory is not None, "run the pipeline (plan_memory) before code generation"
     lib_name = choose_library_name(name, graph.name, "the model file's name")
@@ -160,6 +164,19 @@ def generate(
             details.insert(0, f"from ONNX node '{node.name}' ({node.source_op})")
         layers.append({"index": index, "title": f"{node.op}", "details": details, "calls": calls})
 
+    pixel_entry, entry_layers = None, []
+    if pixels is not None:
+        pixel = pixel_input(graph, pixels, "the uint8 pixel entry point")
+        entries = emit_pixel_entries(ctx, pixel)
+        entry_layers = [{"index": "pixel stage", "calls": [e.call for e in entries]}]
+        pixel_entry = {
+            "entries": entries,
+            "normalisation": pixels.for_channels(pixel.channels, "pixels").describe(),
+            "channels": pixel.channels,
+            "height": pixel.height,
+            "width": pixel.width,
+            "table_free": all(e.table_free for e in entries if e.layout == "interleaved"),
+        }
     inputs = io_entries(graph, graph.inputs)
     outputs = io_entries(graph, graph.outputs)
     params = [f"const {e['c_type']} *{e['symbol']}" for e in inputs] + [
@@ -194,7 +211,12 @@ def generate(
         "run_params": ", ".join(params),
         "arrays": ctx.arrays,
         "layers": layers,
-        "layer_functions": any(call.body for layer in emitted for call in layer.calls),
+        "layer_functions": any(call.body for layer in emitted for call in layer.calls)
+        or any(call.body for layer in entry_layers for call in layer["calls"]),
+        "entry_layers": entry_layers,
+        "pixel_entry": pixel_entry,
+        "output_params": ", ".join(f"{e['c_type']} *{e['symbol']}" for e in outputs),
+        "output_args": ", ".join(e["symbol"] for e in outputs),
         "input_copies": input_copies,
         "output_copies": output_copies,
         "target": target,
@@ -213,6 +235,12 @@ def generate(
     )
 
     manifest = build_manifest(graph, target, lib_name, command, const_bytes)
+    if pixel_entry is not None:
+        manifest["pixel_entry"] = {
+            "functions": [f"{lib_name}_{e.suffix}" for e in pixel_entry["entries"]],
+            "normalisation": pixel_entry["normalisation"],
+            "stage": "byte offsets (no table lookups)" if pixel_entry["table_free"] else "table lookups",
+        }
     if check is not None:
         check(manifest)
 

@@ -22,6 +22,7 @@ from agilenn_codegen.compiler.codegen import GeneratedLibrary, TargetLike, banne
 from agilenn_codegen.compiler.emit.context import c_float
 from agilenn_codegen.compiler.library_name import choose_library_name
 from agilenn_codegen.compiler.manifest import check_fit
+from agilenn_codegen.compiler.pixels import from_agilenn_meta
 from agilenn_codegen.errors import UserError
 from agilenn_codegen.offload import DEFAULT_MAX_FRAGMENT, HEADER_SIZE
 from agilenn_codegen.pipeline.device_model import int8_device_model
@@ -92,6 +93,7 @@ def generate_pipeline(
     lzw_bits: int | None = None,
     max_fragment: int = DEFAULT_MAX_FRAGMENT,
     allow_overflow: bool = False,
+    kernels: str = "fast",
 ) -> PipelineLibrary:
     lib_name = pipeline_library_name(exported, name)
     bits_requested = check_lzw_bits(lzw_bits)
@@ -132,8 +134,17 @@ def generate_pipeline(
         with_pipeline["totals"]["ram_bytes_needed"] += pipeline_ram
         check_fit(with_pipeline, allow_overflow=allow_overflow)
 
+    pixels = from_agilenn_meta(exported.meta)  # the trainer's normalisation: a uint8 entry point too
     network = generate(
-        graph, target, out_dir, command=command, name=lib_name, check=check, extra_sources=pipeline_files
+        graph,
+        target,
+        out_dir,
+        command=command,
+        name=lib_name,
+        check=check,
+        extra_sources=pipeline_files,
+        kernels=kernels,
+        pixels=pixels,
     )
     values = {
         "banner": banner(graph, target, command),
@@ -155,6 +166,7 @@ def generate_pipeline(
         "model_id_hex": f"0x{exported.model_id:08x}",
         "alpha": exported.alpha,
         "alpha_literal": c_float(exported.alpha),
+        "pixels": "pixel_entry" in network.manifest,
     }
     env = environment()
     for template, filename in (

@@ -20,6 +20,7 @@ from agilenn_codegen.compiler import ir
 from agilenn_codegen.compiler.codegen import banner, environment, io_entries
 from agilenn_codegen.compiler.emit import EmittedLayer
 from agilenn_codegen.compiler.manifest import node_macs
+from agilenn_codegen.compiler.pixels import PixelNormalisation
 from agilenn_codegen.errors import ToolError, UserError
 from agilenn_codegen.profiling.disassembly import CallSite, Disassembly, disassemble
 from agilenn_codegen.profiling.report import LayerProfile, ProfileReport, StageProfile
@@ -42,6 +43,15 @@ def _one_site(dis: Disassembly, function: str, callee: str) -> CallSite:
     if len(sites) != 1:
         raise ToolError(f"expected one call from {function} to {callee}, found {len(sites)}")
     return sites[0]
+
+
+def network_call_sites(dis: Disassembly, name: str) -> list[CallSite]:
+    """The call sites of `<name>_run` in order, followed by those of `<name>_network` when the run function
+    hands the layers after the input stage to it (libraries with a uint8 pixel entry point)."""
+    sites = [s for s in dis.call_sites(f"{name}_run") if s.callee != f"{name}_network"]
+    if f"{name}_network" in dis.functions:
+        sites += dis.call_sites(f"{name}_network")
+    return sites
 
 
 def match_layer_calls(sites: Sequence[CallSite], layers: Sequence[EmittedLayer]) -> list[list[CallSite]]:
@@ -114,8 +124,11 @@ def profile_model(
     seed: int = 0,
     work_dir: Path | None = None,
     cpi: float = DEFAULT_CPI,
+    pixels: PixelNormalisation | None = None,
+    kernels: str = "fast",
 ) -> ProfileReport:
-    """Profile one run of the compiled `model` (its first sample, or a generated random one)."""
+    """Profile one run of the compiled `model` (its first sample, or a generated random one). With `pixels`
+    (the input normalisation) the run is `<name>_run_u8` on uint8 pixels, its pixel stage in place of layer 0."""
     from agilenn_codegen.compiler import compile_model
     from agilenn_codegen.compiler.codegen import generate
     from agilenn_codegen.samples import generate_samples
@@ -127,7 +140,7 @@ def profile_model(
     with tempfile.TemporaryDirectory(prefix="agilenn-profile-") as tmp:
         wd = work_dir or Path(tmp)
         wd.mkdir(parents=True, exist_ok=True)
-        library = generate(graph, target, wd / "lib", command=command)
+        library = generate(graph, target, wd / "lib", command=command, pixels=pixels, kernels=kernels)
         harness = wd / "profile_main.c"
         harness.write_text(
             _harness(
@@ -136,19 +149,30 @@ def profile_model(
                 name=library.name,
                 inputs=io_entries(graph, graph.inputs),
                 outputs=io_entries(graph, graph.outputs),
+                pixels=library.manifest.get("pixel_entry") and library.manifest["pixel_entry"],
+                pixel_count=graph.tensor(graph.inputs[0]).size,
             )
         )
         elf = build_program(target, [*library.sources, harness], library.include_dirs, wd / "build")
         run_dir = wd / "run"
         run_dir.mkdir(exist_ok=True)
         with (run_dir / "input.bin").open("wb") as f:
-            for name in graph.inputs:
-                tensor = graph.tensor(name)
-                f.write(np.ascontiguousarray(samples[name][0], dtype=tensor.dtype.numpy).tobytes())
+            if pixels is not None:  # a camera image: every pixel value, interleaved (H, W, C)
+                f.write(np.arange(graph.tensor(graph.inputs[0]).size, dtype=np.uint32).astype(np.uint8).tobytes())
+            else:
+                for name in graph.inputs:
+                    tensor = graph.tensor(name)
+                    f.write(np.ascontiguousarray(samples[name][0], dtype=tensor.dtype.numpy).tobytes())
         dis = disassemble(elf)
-        run_site = _one_site(dis, "main", f"{library.name}_run")
+        entry = f"{library.name}_run_u8" if pixels is not None else f"{library.name}_run"
+        run_site = _one_site(dis, "main", entry)
         run = Segment(run_site.address, run_site.return_address)
-        layer_sites = match_layer_calls(dis.call_sites(f"{library.name}_run"), library.layers)
+        if pixels is not None:
+            stage_sites = [site for site in dis.call_sites(entry) if site.callee != f"{library.name}_network"]
+            sites = match_layer_calls(dis.call_sites(f"{library.name}_network"), library.layers[1:])
+            layer_sites = [stage_sites, *sites]
+        else:
+            layer_sites = match_layer_calls(network_call_sites(dis, library.name), library.layers)
         segments = [segment_for(s, run) for sites in layer_sites for s in sites]
         counts = count_instructions(target, elf, run_dir, marks=_marks(run, *segments))
         info = _read_profile_txt(run_dir / "profile.txt", counts.run.stdout + counts.run.stderr)
@@ -156,6 +180,17 @@ def profile_model(
         raise ToolError(f"the profiled run failed (exit {counts.run.returncode}, status {info.get('status')})")
     network, _ = measure(counts.events, run)
     layers = _layer_profiles(graph, library.layers, layer_sites, counts.events, run)
+    if pixels is not None:
+        stage = layers[0]
+        layers[0] = LayerProfile(
+            0,
+            "pixels",
+            f"{graph.inputs[0]} (uint8 pixels)",
+            tuple(s.callee for s in layer_sites[0]),
+            stage.instructions,
+            0,
+            stage.outputs,
+        )
     in_layers = sum(layer.instructions for layer in layers)
     return ProfileReport(
         subject=str(model),
@@ -166,12 +201,11 @@ def profile_model(
         layers=tuple(layers),
         stages=(
             StageProfile("layers", in_layers, "the kernel calls of every layer"),
-            StageProfile(
-                "glue", network - in_layers, f"{library.name}_run between the calls: arguments, checks, copies"
-            ),
+            StageProfile("glue", network - in_layers, f"{entry} between the calls: arguments, copies"),
         ),
         stack_bytes=info["stack"][0],
         program_instructions=counts.total,
+        extra={"entry_point": entry, "kernels": kernels},
     )
 
 
@@ -183,6 +217,7 @@ def profile_pipeline(
     data_root: Path | None = None,
     work_dir: Path | None = None,
     cpi: float = DEFAULT_CPI,
+    kernels: str = "fast",
 ) -> ProfileReport:
     """Profile one AgileNN inference of an export folder's device library: begin, every frame, finish."""
     from agilenn_codegen.offload import KIND_REPLY, encode_frames, encode_reply
@@ -201,7 +236,7 @@ def profile_pipeline(
     with tempfile.TemporaryDirectory(prefix="agilenn-profile-") as tmp:
         wd = work_dir or Path(tmp)
         wd.mkdir(parents=True, exist_ok=True)
-        lib = generate_pipeline(exported, target, wd / "lib", command=command, data_root=data_root)
+        lib = generate_pipeline(exported, target, wd / "lib", command=command, data_root=data_root, kernels=kernels)
         name = lib.name
         graph = lib.graph
         harness = wd / "profile_main.c"
@@ -226,7 +261,7 @@ def profile_pipeline(
         fragment = _segment(_one_site(dis, "main", f"{name}_fragment"))
         finish = _segment(_one_site(dis, "main", f"{name}_finish"))
         network = segment_for(_one_site(dis, f"{name}_begin", f"{name}_run"), begin)
-        layer_sites = match_layer_calls(dis.call_sites(f"{name}_run"), lib.network.layers)
+        layer_sites = match_layer_calls(network_call_sites(dis, name), lib.network.layers)
         segments = [segment_for(s, network) for sites in layer_sites for s in sites]
         counts = count_instructions(target, elf, run_dir, marks=_marks(begin, fragment, finish, network, *segments))
         info = _read_profile_txt(run_dir / "profile.txt", counts.run.stdout + counts.run.stderr)
