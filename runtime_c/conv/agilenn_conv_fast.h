@@ -30,10 +30,11 @@ typedef struct {
                                                     AGILENN_FAST_ROW(in_c / groups) (agilenn_dot_fast.h) */
 } agilenn_conv_fast_params_t;
 
-/** First output index whose window starts inside the input: o * stride - pad >= 0. */
-AGILENN_INLINE int32_t agilenn_conv_first_inside(int32_t pad, int32_t stride)
+/** First output index whose window starts inside the input (o * stride - pad >= 0), at most `out`. */
+AGILENN_INLINE int32_t agilenn_conv_first_inside(int32_t pad, int32_t stride, int32_t out)
 {
-    return (pad + stride - 1) / stride;
+    const int32_t first = (pad + stride - 1) / stride;
+    return first < out ? first : out;
 }
 
 /** One past the last output index whose window ends inside the input, at least `first`. */
@@ -298,10 +299,10 @@ AGILENN_INLINE void agilenn_depthwise_conv_s8_fast_body(const agilenn_conv_fast_
 {
     const agilenn_conv_params_t *p = &fp->ref;
     const int32_t kh = p->kernel_h, kw = p->kernel_w;
-    const int32_t oy0 = agilenn_conv_first_inside(p->pad_top, p->stride_h);
+    const int32_t oy0 = agilenn_conv_first_inside(p->pad_top, p->stride_h, p->out_h);
     const int32_t oy1 =
         agilenn_conv_end_inside(p->in_h, p->pad_top, p->stride_h, (kh - 1) * p->dilation_h + 1, p->out_h, oy0);
-    const int32_t ox0 = agilenn_conv_first_inside(p->pad_left, p->stride_w);
+    const int32_t ox0 = agilenn_conv_first_inside(p->pad_left, p->stride_w, p->out_w);
     const int32_t ox1 =
         agilenn_conv_end_inside(p->in_w, p->pad_left, p->stride_w, (kw - 1) * p->dilation_w + 1, p->out_w, ox0);
     int32_t c, oy;
@@ -330,10 +331,10 @@ AGILENN_INLINE void agilenn_conv_s8_fast_body(const agilenn_conv_fast_params_t *
     const agilenn_conv_params_t *p = &fp->ref;
     const int32_t C = p->in_c, kh = p->kernel_h, kw = p->kernel_w;
     const int32_t cpg = p->in_c / p->groups, opg = p->out_c / p->groups, row = AGILENN_FAST_ROW(cpg);
-    const int32_t oy0 = agilenn_conv_first_inside(p->pad_top, p->stride_h);
+    const int32_t oy0 = agilenn_conv_first_inside(p->pad_top, p->stride_h, p->out_h);
     const int32_t oy1 =
         agilenn_conv_end_inside(p->in_h, p->pad_top, p->stride_h, (kh - 1) * p->dilation_h + 1, p->out_h, oy0);
-    const int32_t ox0 = agilenn_conv_first_inside(p->pad_left, p->stride_w);
+    const int32_t ox0 = agilenn_conv_first_inside(p->pad_left, p->stride_w, p->out_w);
     const int32_t ox1 =
         agilenn_conv_end_inside(p->in_w, p->pad_left, p->stride_w, (kw - 1) * p->dilation_w + 1, p->out_w, ox0);
     int32_t oy, ox, oc;
