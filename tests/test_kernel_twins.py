@@ -248,10 +248,10 @@ def test_twins_on_cortex_m(cases, target, tmp_path_factory):
     _check(cases, Config.of(t), target, tmp_path_factory.mktemp("twins"), sanitize=False)
 
 
-def _conv(in_hw, in_c, out_c, kernel, strides, pads, groups, seed=0) -> ConvCase:
+def _conv(in_hw, in_c, out_c, kernel, strides, pads, groups, dilations=(1, 1), seed=0) -> ConvCase:
     rng = np.random.default_rng(seed)
     return ConvCase(
-        in_hw[0], in_hw[1], in_c, out_c, kernel, strides, pads, (1, 1), groups,
+        in_hw[0], in_hw[1], in_c, out_c, kernel, strides, pads, dilations, groups,
         input_offset=37, output_offset=-5, act=(-128, 127),
         weights=rng.integers(-127, 128, size=(out_c, *kernel, in_c // groups)).astype(np.int8),
         bias=rng.integers(-2000, 2000, size=out_c).astype(np.int32),
@@ -262,7 +262,8 @@ def _conv(in_hw, in_c, out_c, kernel, strides, pads, groups, seed=0) -> ConvCase
 
 REGRESSIONS = {
     # padding wider than the output: no output's window starts inside the input (an out-of-bounds write once)
-    "padding_wider_than_output": _conv((2, 1), 3, 3, (3, 3), (1, 1), (2, 2, 2, 2), 3),
+    "padding_wider_than_output": _conv((1, 1), 3, 3, (1, 3), (1, 1), (2, 2, 2, 2), 3, dilations=(2, 2)),
+    "padding_wider_than_output_general": _conv((1, 1), 2, 3, (1, 3), (1, 1), (2, 2, 2, 2), 1, dilations=(2, 2)),
     "single_output_all_border": _conv((1, 1), 4, 4, (3, 3), (2, 2), (1, 1, 1, 1), 4),
     "general_padding_wider_than_output": _conv((1, 2), 2, 3, (3, 3), (1, 1), (2, 2, 2, 2), 1),
 }
