@@ -112,11 +112,18 @@ def _compare(name: str, got: np.ndarray, want: np.ndarray) -> OutputCheck:
 
 
 def build_verifier(
-    graph: ir.Graph, target: Target, work_dir: Path, command: str, *, sanitize: bool = False, kernels: str = "fast"
+    graph: ir.Graph,
+    target: Target,
+    work_dir: Path,
+    command: str,
+    *,
+    sanitize: bool = False,
+    kernels: str = "fast",
+    stream: str = "off",
 ) -> tuple[GeneratedLibrary, Path]:
     """Generate the library and the harness into `work_dir` and build them for `target`."""
     name, _ = internal_library_name(graph.name)  # never linked by the user: any valid name does
-    library = generate(graph, target, work_dir / "lib", command=command, name=name, kernels=kernels)
+    library = generate(graph, target, work_dir / "lib", command=command, name=name, kernels=kernels, stream=stream)
     harness = work_dir / "verify_main.c"
     harness.write_text(
         environment()
@@ -146,6 +153,7 @@ def verify_model(
     sanitize: bool = False,
     timeout_s: float = 600.0,
     kernels: str = "fast",
+    stream: bool = False,
 ) -> VerifyReport:
     check_toolchain(target)
     graph = compile_model(model)
@@ -160,10 +168,14 @@ def verify_model(
     command = f"agilenn verify {shlex.quote(model.name)} --target {target.name}"
     if kernels != "fast":
         command += f" --kernels {kernels}"
+    if stream:
+        command += " --stream"
     with tempfile.TemporaryDirectory(prefix="agilenn-verify-") as tmp:
         wd = work_dir or Path(tmp)
         wd.mkdir(parents=True, exist_ok=True)
-        _, executable = build_verifier(graph, target, wd, command, sanitize=sanitize, kernels=kernels)
+        _, executable = build_verifier(
+            graph, target, wd, command, sanitize=sanitize, kernels=kernels, stream="run" if stream else "off"
+        )
         run_dir = wd / "run"
         run_dir.mkdir(exist_ok=True)
         _write_inputs(run_dir / "input.bin", graph, samples)

@@ -19,5 +19,6 @@
 #include "agilenn_pooling_fast.h"
 #include "agilenn_quantization_fast.h"
 #include "agilenn_pixels.h"
+#include "agilenn_window.h"
 
 #endif /* AGILENN_RUNTIME_H */

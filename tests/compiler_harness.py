@@ -39,12 +39,19 @@ def check_zoo(
     per_kind: int = 2,
     sanitize: bool = False,
     kernels: str = "fast",
+    stream: bool = False,
 ) -> VerifyReport:
     """Quantize, compile, run and compare; asserts every output byte of every sample is equal."""
     model = modelzoo.quantized(zoo, fmt, per_channel, tmp_path)
     inputs = adversarial_inputs(model, seed, per_kind)
     report = verify_model(
-        model, load_target(target), inputs=inputs, work_dir=tmp_path / "work", sanitize=sanitize, kernels=kernels
+        model,
+        load_target(target),
+        inputs=inputs,
+        work_dir=tmp_path / "work",
+        sanitize=sanitize,
+        kernels=kernels,
+        stream=stream,
     )
     bad = [o for o in report.outputs if not o.exact]
     assert not bad, f"{zoo.name} ({fmt}, per_channel={per_channel}) on {target}: " + "; ".join(

@@ -48,3 +48,34 @@ def test_gemm_with_float_output(tmp_path):
     onnx.save(model, str(path))
     report = verify_model(path, load_target("host"), inputs=adversarial_inputs(path, 0), sanitize=True)
     assert report.exact and report.samples == 10
+
+
+@pytest.mark.parametrize("name", sorted(CORPUS))
+def test_corpus_on_host_streamed(name, tmp_path):
+    """Row streaming (codegen --stream) gives the same bytes on every corpus model that streams."""
+    from agilenn_codegen.compiler import compile_model
+    from agilenn_codegen.compiler.streaming import NotStreamable, plan_streaming
+
+    model = modelzoo.quantized(build(name), "qoperator", True, tmp_path)
+    try:
+        plan_streaming(compile_model(model))
+    except NotStreamable as exc:
+        pytest.skip(f"does not stream: {exc}")
+    check_zoo(build(name), "qoperator", True, tmp_path / "s", sanitize=True, stream=True)
+
+
+def test_enough_of_the_corpus_streams(tmp_path):
+    """The streamed corpus test above is not vacuous: most convolution models stream."""
+    from agilenn_codegen.compiler import compile_model
+    from agilenn_codegen.compiler.streaming import NotStreamable, plan_streaming
+
+    streams = []
+    for name in sorted(CORPUS):
+        try:
+            plan_streaming(compile_model(modelzoo.quantized(build(name), "qoperator", True, tmp_path / name)))
+            streams.append(name)
+        except NotStreamable:
+            pass
+    assert {"conv_3x3", "conv_depthwise_relu6", "conv_dilated", "conv_strided_asym_pads", "global_avgpool"} <= set(
+        streams
+    ), streams

@@ -64,6 +64,13 @@ def command(
         help="Plain model: pixel scale of the normalisation, x = (pixel * scale - mean) / std; write 1/255 for a "
         "division by 255 (as PyTorch's ToTensor), which is not the same in float32 as multiplying by 0.00392...",
     ),
+    stream: bool = typer.Option(
+        False,
+        "--stream",
+        help="Plain model: compute the network a few rows at a time through small row windows instead of whole "
+        "feature maps (a float image, then convolutions, read row by row by global average pools or model outputs; "
+        "`agilenn inspect` shows whether a model streams and the RAM it saves). AgileNN folders always stream.",
+    ),
     kernels: str = typer.Option(
         "fast",
         "--kernels",
@@ -117,6 +124,8 @@ def command(
             command_line += f" {option} {shlex.quote(value)}"
     if kernels != "fast":
         command_line += f" --kernels {kernels}"
+    if stream:
+        command_line += " --stream"
     try:
         with folder as stage:
             library = generate(
@@ -128,6 +137,7 @@ def command(
                 check=lambda manifest: check_fit(manifest, allow_overflow=allow_overflow),
                 kernels=kernels,
                 pixels=pixels,
+                stream="run" if stream else "off",
             )
     except OSError as exc:
         raise UserError(f"{out}: cannot write the library ({exc.strerror or exc})") from None

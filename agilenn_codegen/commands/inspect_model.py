@@ -60,7 +60,19 @@ def command(
         "flash (constants + code estimate)", f"{totals['flash_bytes_estimate']:,}", f"{budget['flash_bytes']:,}"
     )
     summary.add_row("MACs per inference", f"{totals['macs']:,}", "")
+    streaming = manifest["streaming"]
+    if streaming["streamable"]:
+        streamed_ram = streaming["ram_bytes"] + totals["scratch_bytes"] + totals["io_buffer_bytes"]
+        summary.add_row("RAM streamed row by row (codegen --stream): windows + arena", f"{streamed_ram:,}", "")
     console.print(summary)
+    if streaming["streamable"]:
+        console.print(
+            f"streaming: arena {streaming['unstreamed_arena_bytes']:,} B -> {streaming['window_bytes']:,} B of row "
+            f"windows + {streaming['arena_bytes']:,} B after the stream",
+            highlight=False,
+        )
+    else:
+        console.print(f"streaming: not possible ({streaming['reason']})", highlight=False)
     if dump_ir:
         console.print(format_graph(graph, "final"), markup=False, highlight=False)
     if problems:

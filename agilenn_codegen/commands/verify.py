@@ -31,6 +31,7 @@ def command(
     kernels: str = typer.Option(
         "fast", "--kernels", help="fast (the optimized kernels, default) or reference (the spec), as for codegen."
     ),
+    stream: bool = typer.Option(False, "--stream", help="Verify the row-streamed network (as codegen --stream)."),
 ) -> None:
     """Check the generated C bit-exact against onnxruntime, natively (host) or on an emulated Cortex-M."""
     import re
@@ -72,6 +73,7 @@ def command(
             work_dir=work_dir,
             sanitize=sanitize,
             kernels=kernels,
+            stream=stream,
         )
     table = Table(title=f"{model.name} on {tgt.name}: {result.samples} samples ({result.sample_source})")
     for column in ("output", "shape", "dtype", "bit-exact samples", "differing elements", "max |diff|"):

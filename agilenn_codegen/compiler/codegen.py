@@ -22,9 +22,12 @@ from agilenn_codegen.compiler import ir
 from agilenn_codegen.compiler.emit import EmitContext, EmittedLayer, emit_node
 from agilenn_codegen.compiler.emit.context import c_identifier
 from agilenn_codegen.compiler.emit.pixels import emit_pixel_entries
+from agilenn_codegen.compiler.emit.streaming import emit_stream
 from agilenn_codegen.compiler.library_name import choose_library_name
-from agilenn_codegen.compiler.manifest import build_manifest
+from agilenn_codegen.compiler.manifest import build_manifest, stream_section, use_streamed_ram
 from agilenn_codegen.compiler.pixels import PixelNormalisation, pixel_input
+from agilenn_codegen.compiler.streaming import NotStreamable, describe_stream, plan_streaming
+from agilenn_codegen.errors import UserError
 from agilenn_codegen.paths import RUNTIME_C_DIR, TEMPLATES_DIR
 
 
@@ -51,6 +54,7 @@ class TargetLike(Protocol):
 
 
 KERNEL_CHOICES = ("fast", "reference")  # optimized kernels instantiated per layer, or the portable spec
+STREAM_CHOICES = ("off", "run", "pipeline")
 
 
 @dataclass(frozen=True)
@@ -136,12 +140,19 @@ def generate(
     extra_sources: Sequence[str] = (),
     kernels: str = "fast",
     pixels: PixelNormalisation | None = None,
+    stream: str = "off",
+    stream_callbacks: frozenset[str] = frozenset(),
 ) -> GeneratedLibrary:
     """Write the C library for `graph` into `out_dir` (created; generated files are overwritten).
 
     `check(manifest)` runs before anything is written, so a refusal (e.g. the model does not fit
     the target) leaves `out_dir` untouched. With `pixels` (the input normalisation), the library also
     gets `<name>_run_u8` and `<name>_run_u8_planar`, which take uint8 camera pixels.
+
+    `stream`: "off"; "run" (`<name>_run` computes the network a few rows at a time, compiler/streaming.py:
+    UserError when the network cannot stream); "pipeline" (`_run` as usual, plus `<name>_run_stream` and,
+    with pixels, `<name>_run_u8_stream`, whose model outputs in `stream_callbacks` go row by row to
+    `<name>_stream_row` instead of a buffer; for the AgileNN device pipeline).
     """
     assert graph.memory is not None, "run the pipeline (plan_memory) before code generation"
     lib_name = choose_library_name(name, graph.name, "the model file's name")
@@ -149,9 +160,17 @@ def generate(
         raise ValueError(f"kernels must be one of {KERNEL_CHOICES}, got {kernels!r}")
     ctx = EmitContext(graph=graph, prefix=lib_name, no_fpu=not target.fpu, fast=kernels == "fast", dsp=target.dsp)
 
+    if stream not in STREAM_CHOICES:
+        raise ValueError(f"stream must be one of {STREAM_CHOICES}, got {stream!r}")
+    plan = None
+    if stream != "off":
+        try:
+            plan = plan_streaming(graph, stream_callbacks)
+        except NotStreamable as exc:
+            raise UserError(f"the network cannot be streamed row by row: {exc}") from None
     layers = []
     emitted = []
-    for index, node in enumerate(graph.nodes):
+    for index, node in enumerate(graph.nodes if stream != "run" else ()):
         ctx.layer_symbol = f"l{index}"
         calls = emit_node(node, ctx)
         emitted.append(EmittedLayer(index, node, tuple(calls)))
@@ -164,10 +183,10 @@ def generate(
             details.insert(0, f"from ONNX node '{node.name}' ({node.source_op})")
         layers.append({"index": index, "title": f"{node.op}", "details": details, "calls": calls})
 
-    pixel_entry, entry_layers = None, []
+    pixel_entry, entry_layers, pixel = None, [], None
     if pixels is not None:
         pixel = pixel_input(graph, pixels, "the uint8 pixel entry point")
-        entries = emit_pixel_entries(ctx, pixel)
+        entries = emit_pixel_entries(ctx, pixel) if stream != "run" else []
         entry_layers = [{"index": "pixel stage", "calls": [e.call for e in entries]}]
         pixel_entry = {
             "entries": entries,
@@ -176,6 +195,26 @@ def generate(
             "height": pixel.height,
             "width": pixel.width,
             "table_free": all(e.table_free for e in entries if e.layout == "interleaved"),
+        }
+    stream_values = None
+    if plan is not None:
+        emission = emit_stream(ctx, plan, pixel, callback=f"{lib_name}_stream_row")
+        entry_layers.append({"index": "stream", "calls": list(emission.calls)})
+        kept = [e for e in io_entries(graph, graph.outputs) if e["name"] not in stream_callbacks]
+        stream_values = {
+            "emission": emission,
+            "rest": [
+                {
+                    "index": layer.index,
+                    "title": layer.node.op,
+                    "details": [f"after the stream: '{layer.node.name}'"],
+                    "calls": list(layer.calls),
+                }
+                for layer in emission.rest
+            ],
+            "params": ", ".join(f"{e['c_type']} *{e['symbol']}" for e in kept) or "void",
+            "args": ", ".join(e["symbol"] for e in kept),
+            "mode": stream,
         }
     inputs = io_entries(graph, graph.inputs)
     outputs = io_entries(graph, graph.outputs)
@@ -213,6 +252,7 @@ def generate(
         "layers": layers,
         "layer_functions": any(call.body for layer in emitted for call in layer.calls)
         or any(call.body for layer in entry_layers for call in layer["calls"]),
+        "stream": stream_values,
         "entry_layers": entry_layers,
         "pixel_entry": pixel_entry,
         "output_params": ", ".join(f"{e['c_type']} *{e['symbol']}" for e in outputs),
@@ -235,6 +275,19 @@ def generate(
     )
 
     manifest = build_manifest(graph, target, lib_name, command, const_bytes)
+    if stream_values is not None:
+        emission = stream_values["emission"]
+        windows = [
+            {"tensor": t.name, "rows": t.window, "row_bytes": t.row_bytes, "bytes": t.window_bytes}
+            for t in emission.plan.tensors
+        ]
+        manifest["stream"] = stream_section(windows, emission.arena_bytes, graph.memory.arena_bytes) | {
+            "mode": stream,
+            "callbacks": sorted(stream_callbacks),
+        }
+        if stream == "run":
+            use_streamed_ram(manifest)
+            values["arena_bytes"] = manifest["totals"]["arena_bytes"]
     if pixel_entry is not None:
         manifest["pixel_entry"] = {
             "functions": [f"{lib_name}_{e.suffix}" for e in pixel_entry["entries"]],
@@ -286,4 +339,6 @@ def render_manifest(
         ctx.layer_symbol = f"l{index}"
         emit_node(node, ctx)
     const_bytes = sum(a.item_bytes * len(a.values) for a in ctx.arrays)
-    return build_manifest(graph, target, lib_name, command, const_bytes)
+    manifest = build_manifest(graph, target, lib_name, command, const_bytes)
+    manifest["streaming"] = describe_stream(graph)
+    return manifest

@@ -132,3 +132,23 @@ def check_fit(manifest: dict[str, Any], *, allow_overflow: bool) -> list[str]:
             hint="use a smaller model or a larger target, or pass --allow-overflow to generate the code anyway",
         )
     return problems
+
+
+def stream_section(windows: list[dict[str, Any]], arena_bytes: int, unstreamed_arena_bytes: int) -> dict[str, Any]:
+    """The manifest's account of a row-streamed network: its windows, the arena after the stream, and the
+    arena the network needs without streaming, for comparison."""
+    window_bytes = sum(w["bytes"] for w in windows)
+    return {
+        "windows": windows,
+        "window_bytes": window_bytes,
+        "arena_bytes": arena_bytes,
+        "ram_bytes": window_bytes + arena_bytes,
+        "unstreamed_arena_bytes": unstreamed_arena_bytes,
+    }
+
+
+def use_streamed_ram(manifest: dict[str, Any]) -> None:
+    """The network runs streamed only: its totals count the windows and the stream's arena."""
+    totals, stream = manifest["totals"], manifest["stream"]
+    totals["arena_bytes"] = stream["ram_bytes"]
+    totals["ram_bytes_needed"] = totals["arena_bytes"] + totals["scratch_bytes"] + totals["io_buffer_bytes"]

@@ -117,6 +117,14 @@ class EmitContext:
         self.arrays.append(CArray(symbol, c_type, tuple(values), comment, size, per_line))
         return symbol
 
+    def derive(self, graph: ir.Graph, layer_symbol: str) -> EmitContext:
+        """A context for another view of the same network (a stream's own memory plan) that shares this one's
+        arrays and symbols, so constants are emitted once and names never clash."""
+        other = EmitContext(graph=graph, prefix=self.prefix, no_fpu=self.no_fpu, fast=self.fast, dsp=self.dsp)
+        other.arrays, other._symbols, other._const_symbols = self.arrays, self._symbols, self._const_symbols
+        other.layer_symbol = layer_symbol
+        return other
+
     def layer_function(self, what: str) -> str:
         """The name of this layer's function in the generated source (static, so only readable)."""
         return self.symbol(f"{self.prefix}_{self.layer_symbol}_{what}")

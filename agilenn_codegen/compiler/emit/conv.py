@@ -3,6 +3,8 @@ from the shapes), or the reference agilenn_conv_wrapper_s8 (which picks in C).""
 
 from __future__ import annotations
 
+import dataclasses
+
 from agilenn_codegen.compiler import ir
 from agilenn_codegen.compiler.emit import emitter
 from agilenn_codegen.compiler.emit.context import EmitContext, KernelCall, c_struct
@@ -29,12 +31,29 @@ def conv_variant(attrs: ir.ConvAttrs, in_c: int, out_c: int, same_size: bool) ->
 
 @emitter("conv")
 def emit_conv(node: ir.Node, ctx: EmitContext) -> list[KernelCall]:
+    return [conv_call(node, ctx)]
+
+
+def conv_call(
+    node: ir.Node,
+    ctx: EmitContext,
+    *,
+    in_hw: tuple[int, int] | None = None,
+    out_hw: tuple[int, int] | None = None,
+    pads: tuple[int, int, int, int] | None = None,
+    args: tuple[str, str] | None = None,
+) -> KernelCall:
+    """The call of one convolution; the overrides describe a part of it (one output row of a stream, on a
+    window of input rows that carries its padding)."""
     attrs = node.attrs
     assert isinstance(attrs, ir.ConvAttrs) and attrs.requant is not None
     x, y = ctx.graph.tensor(node.inputs[0]), ctx.graph.tensor(node.outputs[0])
     assert x.quant is not None
     _, c, h, w = x.shape
     _, o, oh, ow = y.shape
+    h, w = in_hw or (h, w)
+    oh, ow = out_hw or (oh, ow)
+    conv_pads = pads if pads is not None else attrs.pads
     mult = attrs.requant.multiplier
     input_offset = -x.quant.scalar_zero_point
     shape = (
@@ -48,8 +67,8 @@ def emit_conv(node: ir.Node, ctx: EmitContext) -> list[KernelCall]:
         ("kernel_w", str(attrs.kernel[1])),
         ("stride_h", str(attrs.strides[0])),
         ("stride_w", str(attrs.strides[1])),
-        ("pad_top", str(attrs.pads[0])),
-        ("pad_left", str(attrs.pads[1])),
+        ("pad_top", str(conv_pads[0])),
+        ("pad_left", str(conv_pads[1])),
         ("dilation_h", str(attrs.dilations[0])),
         ("dilation_w", str(attrs.dilations[1])),
         ("groups", str(attrs.group)),
@@ -60,7 +79,7 @@ def emit_conv(node: ir.Node, ctx: EmitContext) -> list[KernelCall]:
         ("per_channel", "1" if len(mult) > 1 else "0"),
     )
     multiplier = ("multiplier", ctx.multipliers("multiplier", mult, "requantization S per output channel"))
-    args = (ctx.ptr(x.name, const=True), ctx.ptr(y.name))
+    args = args or (ctx.ptr(x.name, const=True), ctx.ptr(y.name))
     weights = ctx.graph.constant(node.inputs[1])  # (O, KH, KW, I/group) after the layout pass
     bias_name = node.inputs[2] if len(node.inputs) > 2 else ""
     bias = ctx.graph.constant(bias_name) if bias_name else None
@@ -72,17 +91,11 @@ def emit_conv(node: ir.Node, ctx: EmitContext) -> list[KernelCall]:
             ("bias", ctx.optional_const(node, 2)),
             multiplier,
         )
-        return [
-            KernelCall(
-                "agilenn_conv_wrapper_s8",
-                "agilenn_conv_params_t",
-                ctx.symbol(f"{ctx.layer_symbol}_params"),
-                params,
-                args,
-            )
-        ]
+        return KernelCall(
+            "agilenn_conv_wrapper_s8", "agilenn_conv_params_t", ctx.symbol(f"{ctx.layer_symbol}_params"), params, args
+        )
 
-    variant = conv_variant(attrs, c, o, (oh, ow) == (h, w))
+    variant = conv_variant(dataclasses.replace(attrs, pads=conv_pads), c, o, (oh, ow) == (h, w))
     rows = weights.reshape(-1, weights.shape[-1])  # one row per (oc, ky, kx): the input channels of a group
     if variant == "depthwise":
         ref_weights, ref_bias, fast_weights = ctx.const_array(node.inputs[1]), ctx.optional_const(node, 2), "NULL"
@@ -109,14 +122,12 @@ def emit_conv(node: ir.Node, ctx: EmitContext) -> list[KernelCall]:
     )
     ref = c_struct((*shape, ("weights", ref_weights), ("bias", ref_bias), multiplier))
     params = (("ref", ref), ("interior_bias", interior_symbol), ("fast_weights", fast_weights))
-    return [
-        KernelCall(
-            ctx.layer_function(f"conv_{variant}"),
-            "agilenn_conv_fast_params_t",
-            ctx.symbol(f"{ctx.layer_symbol}_params"),
-            params,
-            args,
-            body=FAST_BODIES[variant],
-            parameters=("const int8_t *input", "int8_t *output"),
-        )
-    ]
+    return KernelCall(
+        ctx.layer_function(f"conv_{variant}"),
+        "agilenn_conv_fast_params_t",
+        ctx.symbol(f"{ctx.layer_symbol}_params"),
+        params,
+        args,
+        body=FAST_BODIES[variant],
+        parameters=("const int8_t *input", "int8_t *output"),
+    )

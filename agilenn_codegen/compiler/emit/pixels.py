@@ -24,6 +24,21 @@ class PixelEntry:
         return f"{self.suffix}: uint8 pixels {shape}; the pixel stage {how}"
 
 
+PIXEL_TABLES = "<pixel tables>"  # the key of the tables' symbol among the context's constants
+
+
+def pixel_tables(ctx: EmitContext, pixel: PixelInput) -> str:
+    """The symbol of the per-channel tables (emitted once, whichever entry point asks first)."""
+    if PIXEL_TABLES not in ctx._const_symbols:
+        ctx._const_symbols[PIXEL_TABLES] = ctx.add_array(
+            "pixel_tables",
+            "int8_t",
+            [str(int(v)) for v in pixel.tables.reshape(-1)],
+            f"[{pixel.channels}][256]: QuantizeLinear of the normalised value of every pixel value, per channel",
+        )
+    return ctx._const_symbols[PIXEL_TABLES]
+
+
 def emit_pixel_entries(ctx: EmitContext, pixel: PixelInput) -> list[PixelEntry]:
     out = ctx.graph.tensor(pixel.quantize.outputs[0])
     c, h, w = pixel.channels, pixel.height, pixel.width
@@ -32,12 +47,7 @@ def emit_pixel_entries(ctx: EmitContext, pixel: PixelInput) -> list[PixelEntry]:
         raise UserError(f"the network input '{out.name}' has a layout the pixel stage cannot write")
     out_strides = (strides[3], strides[1])  # (pixel, channel)
     ctx.layer_symbol = "pixels"
-    tables = ctx.add_array(
-        "tables",
-        "int8_t",
-        [str(int(v)) for v in pixel.tables.reshape(-1)],
-        f"[{c}][256]: QuantizeLinear of the normalised value of every pixel value, per channel",
-    )
+    tables = pixel_tables(ctx, pixel)
     entries = []
     for suffix, layout, in_strides in (
         ("run_u8", "interleaved", (c, 1)),
@@ -72,3 +82,38 @@ def emit_pixel_entries(ctx: EmitContext, pixel: PixelInput) -> list[PixelEntry]:
         )
         entries.append(PixelEntry(suffix, layout, call, bool(pattern)))
     return entries
+
+
+def pixel_row_calls(ctx: EmitContext, pixel: PixelInput) -> tuple[KernelCall, ...]:
+    """The pixel stage of one row, into an NHWC row of a stream: from interleaved pixels, and from planes."""
+    c, h, w = pixel.channels, pixel.height, pixel.width
+    tables = pixel_tables(ctx, pixel)
+    calls = []
+    for in_strides in ((c, 1), (1, h * w)):
+        pattern: list[int] = []
+        if pixel.offsets is not None and in_strides == (c, 1):
+            pattern = offset_pattern(pixel.offsets, c)
+            pattern = pattern if len(pattern) <= 4 else []
+        params = (
+            ("pixels", str(w)),
+            ("channels", str(c)),
+            ("in_pixel_stride", str(in_strides[0])),
+            ("in_channel_stride", str(in_strides[1])),
+            ("out_pixel_stride", str(c)),
+            ("out_channel_stride", "1"),
+            ("tables", tables),
+            ("pattern_words", str(len(pattern))),
+            ("pattern", "{" + ", ".join(f"0x{v:08x}u" for v in pattern or [0]) + "}"),
+        )
+        calls.append(
+            ctx.call(
+                "agilenn_pixels_u8_s8",
+                "agilenn_pixels_params_t",
+                params,
+                ("pixels", "output"),
+                fast_body="agilenn_pixels_u8_s8_body",
+                parameters=("const uint8_t *pixels", "int8_t *output"),
+                comment="one row of pixels",
+            )
+        )
+    return tuple(calls)

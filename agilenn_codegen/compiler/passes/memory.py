@@ -43,8 +43,9 @@ def _align(value: int) -> int:
     return (value + ALIGN - 1) // ALIGN * ALIGN
 
 
-def plan_memory(graph: ir.Graph) -> ir.Graph:
-    external = external_tensors(graph)
+def plan_memory(graph: ir.Graph, exclude: frozenset[str] = frozenset()) -> ir.Graph:
+    """The arena for `graph`'s tensors; `exclude` names tensors that live elsewhere (a stream's windows)."""
+    external = external_tensors(graph) | set(exclude)
     root: dict[str, str] = {}
     for node in graph.nodes:
         src = alias_of(graph, node)
