@@ -29,6 +29,7 @@ def command(
     input_std: str = typer.Option(None, "--input-std", help="Plain model: as for codegen."),
     input_scale: str = typer.Option(None, "--input-scale", help="Plain model: as for codegen (e.g. 1/255)."),
     kernels: str = typer.Option("fast", "--kernels", help="fast (default) or reference kernels, as for codegen."),
+    stream: bool = typer.Option(False, "--stream", help="Plain model: profile the row-streamed network."),
     allow_overflow: bool = typer.Option(
         False, "--allow-overflow", help="Profile even if the model does not fit the target's RAM/flash (as codegen)."
     ),
@@ -68,7 +69,15 @@ def command(
 
                 samples = load_samples(inputs, compile_model(model))
             report = profile_model(
-                model, tgt, samples=samples, seed=seed, work_dir=work_dir, cpi=assumed, pixels=pixels, kernels=kernels
+                model,
+                tgt,
+                samples=samples,
+                seed=seed,
+                work_dir=work_dir,
+                cpi=assumed,
+                pixels=pixels,
+                kernels=kernels,
+                stream=stream,
             )
     show(console, report)
     if json_file is not None:

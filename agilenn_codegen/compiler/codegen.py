@@ -22,7 +22,7 @@ from agilenn_codegen.compiler import ir
 from agilenn_codegen.compiler.emit import EmitContext, EmittedLayer, emit_node
 from agilenn_codegen.compiler.emit.context import c_identifier
 from agilenn_codegen.compiler.emit.pixels import emit_pixel_entries
-from agilenn_codegen.compiler.emit.streaming import emit_stream
+from agilenn_codegen.compiler.emit.streaming import StreamEmission, emit_stream
 from agilenn_codegen.compiler.library_name import choose_library_name
 from agilenn_codegen.compiler.manifest import build_manifest, stream_section, use_streamed_ram
 from agilenn_codegen.compiler.pixels import PixelNormalisation, pixel_input
@@ -66,6 +66,7 @@ class GeneratedLibrary:
     sources: tuple[Path, ...]  # every .c file of the library (model + runtime)
     include_dirs: tuple[Path, ...]
     layers: tuple[EmittedLayer, ...] = ()  # the kernel calls of each layer, in the order `<name>_run` makes them
+    stream: StreamEmission | None = None  # the row-streamed network, when generated
 
 
 def c_parameter_name(declaration: str) -> str:
@@ -325,7 +326,14 @@ def generate(
     sources = (out_dir / f"{lib_name}.c", *(out_dir / s for s in values["runtime_sources"]))
     include_dirs = (out_dir, *(out_dir / i for i in values["runtime_includes"]))
     return GeneratedLibrary(
-        out_dir, lib_name, tuple(files), manifest, tuple(sources), tuple(include_dirs), tuple(emitted)
+        out_dir,
+        lib_name,
+        tuple(files),
+        manifest,
+        tuple(sources),
+        tuple(include_dirs),
+        tuple(emitted),
+        stream_values["emission"] if stream_values else None,
     )
 
 

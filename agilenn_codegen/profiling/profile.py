@@ -19,13 +19,14 @@ import numpy as np
 from agilenn_codegen.compiler import ir
 from agilenn_codegen.compiler.codegen import banner, environment, io_entries
 from agilenn_codegen.compiler.emit import EmittedLayer
+from agilenn_codegen.compiler.emit.streaming import StreamEmission
 from agilenn_codegen.compiler.manifest import node_macs
 from agilenn_codegen.compiler.pixels import PixelNormalisation
 from agilenn_codegen.errors import ToolError, UserError
 from agilenn_codegen.profiling.disassembly import CallSite, Disassembly, disassemble
 from agilenn_codegen.profiling.report import LayerProfile, ProfileReport, StageProfile
 from agilenn_codegen.profiling.segments import Segment, measure, segment_for
-from agilenn_codegen.targets import Target, build_program, count_instructions
+from agilenn_codegen.targets import InstructionCounts, Target, build_program, count_instructions
 
 DEFAULT_CPI = 1.0
 
@@ -73,6 +74,21 @@ def match_layer_calls(sites: Sequence[CallSite], layers: Sequence[EmittedLayer])
     return result
 
 
+def _layer_profile(
+    graph: ir.Graph,
+    index: int,
+    node: ir.Node,
+    kernels: tuple[str, ...],
+    sites: Sequence[CallSite],
+    counts: InstructionCounts,
+    enclosing: Segment,
+) -> LayerProfile:
+    instructions = sum(measure(counts.events, segment_for(site, enclosing))[0] for site in sites)
+    return LayerProfile(
+        index, node.op, node.name, kernels, instructions, node_macs(graph, node), graph.tensor(node.outputs[0]).size
+    )
+
+
 def _layer_profiles(
     graph: ir.Graph,
     layers: Sequence[EmittedLayer],
@@ -96,6 +112,23 @@ def _layer_profiles(
             )
         )
     return profiles
+
+
+def stream_layer_sites(dis: Disassembly, name: str, stream: StreamEmission) -> list[tuple[ir.Node, list[CallSite]]]:
+    """Where a row-streamed network calls each layer's kernel: a producer's row kernel in its `_upto`
+    function (once per row), a sink's in `<name>_stream`, the layers after the stream there too."""
+    result: list[tuple[ir.Node, list[CallSite]]] = []
+    for producer, step in zip(stream.producers, stream.plan.steps, strict=True):
+        kernels = {producer.call.function, *(c.function for c in producer.pixel_calls)}
+        sites = [site for site in dis.call_sites(f"{producer.function}_upto") if site.callee in kernels]
+        result.append((step.node, sites))
+    driver = dis.call_sites(f"{name}_stream")
+    for sink, planned in zip(stream.sinks, stream.plan.sinks, strict=True):
+        kernels = {c.function for c in (sink.call, sink.finish) if c is not None} | {sink.callback}
+        result.append((planned.node, [site for site in driver if site.callee in kernels]))
+    rest = match_layer_calls([site for site in driver if site.callee.startswith(f"{name}_r")], stream.rest)
+    result += [(layer.node, sites) for layer, sites in zip(stream.rest, rest, strict=True)]
+    return result
 
 
 def _marks(*segments: Segment) -> list[int]:
@@ -126,9 +159,11 @@ def profile_model(
     cpi: float = DEFAULT_CPI,
     pixels: PixelNormalisation | None = None,
     kernels: str = "fast",
+    stream: bool = False,
 ) -> ProfileReport:
     """Profile one run of the compiled `model` (its first sample, or a generated random one). With `pixels`
-    (the input normalisation) the run is `<name>_run_u8` on uint8 pixels, its pixel stage in place of layer 0."""
+    (the input normalisation) the run is `<name>_run_u8` on uint8 pixels, its pixel stage in place of layer 0.
+    With `stream`, the row-streamed network (codegen --stream): each layer's figure sums its rows."""
     from agilenn_codegen.compiler import compile_model
     from agilenn_codegen.compiler.codegen import generate
     from agilenn_codegen.samples import generate_samples
@@ -140,7 +175,15 @@ def profile_model(
     with tempfile.TemporaryDirectory(prefix="agilenn-profile-") as tmp:
         wd = work_dir or Path(tmp)
         wd.mkdir(parents=True, exist_ok=True)
-        library = generate(graph, target, wd / "lib", command=command, pixels=pixels, kernels=kernels)
+        library = generate(
+            graph,
+            target,
+            wd / "lib",
+            command=command,
+            pixels=pixels,
+            kernels=kernels,
+            stream="run" if stream else "off",
+        )
         harness = wd / "profile_main.c"
         harness.write_text(
             _harness(
@@ -167,7 +210,11 @@ def profile_model(
         entry = f"{library.name}_run_u8" if pixels is not None else f"{library.name}_run"
         run_site = _one_site(dis, "main", entry)
         run = Segment(run_site.address, run_site.return_address)
-        if pixels is not None:
+        streamed_sites = None
+        if library.stream is not None:
+            streamed_sites = stream_layer_sites(dis, library.name, library.stream)
+            layer_sites = [sites for _, sites in streamed_sites]
+        elif pixels is not None:
             stage_sites = [site for site in dis.call_sites(entry) if site.callee != f"{library.name}_network"]
             sites = match_layer_calls(dis.call_sites(f"{library.name}_network"), library.layers[1:])
             layer_sites = [stage_sites, *sites]
@@ -179,8 +226,14 @@ def profile_model(
     if counts.run.returncode != 0 or info.get("status") != [0]:
         raise ToolError(f"the profiled run failed (exit {counts.run.returncode}, status {info.get('status')})")
     network, _ = measure(counts.events, run)
-    layers = _layer_profiles(graph, library.layers, layer_sites, counts.events, run)
-    if pixels is not None:
+    if streamed_sites is not None:
+        layers = [
+            _layer_profile(graph, graph.nodes.index(node), node, tuple({s.callee for s in sites}), sites, counts, run)
+            for node, sites in streamed_sites
+        ]
+    else:
+        layers = _layer_profiles(graph, library.layers, layer_sites, counts.events, run)
+    if pixels is not None and streamed_sites is None:
         stage = layers[0]
         layers[0] = LayerProfile(
             0,
@@ -205,7 +258,7 @@ def profile_model(
         ),
         stack_bytes=info["stack"][0],
         program_instructions=counts.total,
-        extra={"entry_point": entry, "kernels": kernels},
+        extra={"entry_point": entry, "kernels": kernels, "streamed": stream},
     )
 
 
