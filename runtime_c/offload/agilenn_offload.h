@@ -45,6 +45,7 @@
 #define AGILENN_PAYLOAD_HEADER_SIZE 7u
 #define AGILENN_PAYLOAD_RAW 0
 #define AGILENN_PAYLOAD_LZW 1
+#define AGILENN_PAYLOAD_CONTEXT 2
 
 #define AGILENN_LZW_MIN_BITS 9
 #define AGILENN_LZW_MAX_BITS 16
@@ -107,6 +108,72 @@ typedef struct {
  * suffices; with less, AGILENN_ERR_NO_SPACE when neither body fits. Never writes past `capacity`. */
 agilenn_status_t agilenn_encode_payload(const agilenn_payload_params_t *p, const uint8_t *symbols, uint16_t *state,
                                         size_t state_bytes, uint8_t *out, size_t capacity, size_t *out_len);
+
+/*
+ * The context coder (payload encoding 2): a range coder over fitted tables, symbol by symbol in pixel
+ * order (rows top to bottom, columns left to right; per pixel the escape bit, then the live channels).
+ * A live channel's symbol is coded with the row chosen by its left and upper neighbours in the same
+ * channel, kept in a line buffer of one row (W * live_count bytes). Channels that never held a non-zero
+ * symbol in training ("rare") cost one escape bit per pixel. Integer-only: no FPU, no divisions.
+ */
+
+#define AGILENN_CONTEXT_MAX_ALPHABET 16
+
+/** The fitted tables and the feature map's shape (generated as const data, in flash). */
+typedef struct {
+    uint16_t alphabet;           /**< K, 2..16; the value K in a context means "outside the feature map" */
+    uint16_t channels;           /**< C_r, symbols per pixel */
+    uint16_t height;             /**< H, rows of pixels */
+    uint16_t width;              /**< W, pixels per row */
+    uint8_t precision;           /**< P, 8..15: every row's frequencies sum to 2^P */
+    uint16_t live_count;         /**< L, 1..C_r: channels with tables */
+    uint16_t rare_count;         /**< C_r - L: channels covered by the escape bit */
+    const uint16_t *live;        /**< L channel numbers, ascending */
+    const uint16_t *rare;        /**< rare_count channel numbers, ascending */
+    const uint8_t *rare_mask;    /**< C_r bytes: 0xFF for a rare channel, 0 for a live one */
+    const uint8_t *border;       /**< L bytes of value K: the left neighbours of column 0 */
+    const uint16_t *context_map; /**< L * (K+1)^2 row ids: [j][left * (K+1) + up] */
+    const uint16_t *cum;         /**< rows * K cumulative frequencies: [row * K + s] */
+    const uint16_t *freq;        /**< rows * K frequencies (>= 1): [row * K + s] */
+} agilenn_context_model_t;
+
+/** Bytes of the encoder's line buffer: W * L (at most W * C_r). */
+#define AGILENN_CONTEXT_LINE_BYTES(model) ((size_t)(model)->width * (size_t)(model)->live_count)
+
+/** The encoder's state between pixels (caller-provided; no field is meant to be read by the caller). */
+typedef struct {
+    const agilenn_context_model_t *model;
+    uint8_t *line;        /**< the row above from column x on, the current row before x */
+    uint8_t *out;         /**< bytes written so far: out[0 .. pos) */
+    size_t capacity;
+    size_t pos;
+    size_t zeros;         /**< zero bytes produced but not written yet (dropped if nothing follows) */
+    uint64_t low;         /**< bit 32: a carry into the bytes not yet final */
+    uint32_t range;
+    uint32_t cache;       /**< the oldest byte not yet final ... */
+    uint32_t pending;     /**< ... and pending - 1 bytes 0xFF after it (0: no byte yet) */
+    uint32_t x;
+    uint32_t y;
+    agilenn_status_t status; /**< sticky: the first error */
+} agilenn_context_encoder_t;
+
+/** Start a body: AGILENN_ERR_ARGUMENT for a NULL pointer, bad tables or a line buffer smaller than
+ * AGILENN_CONTEXT_LINE_BYTES(model). The output is written forward into out[0 .. capacity). */
+agilenn_status_t agilenn_context_encode_begin(agilenn_context_encoder_t *enc, const agilenn_context_model_t *model,
+                                              uint8_t *line, size_t line_bytes, uint8_t *out, size_t capacity);
+
+/** Code the next pixel's C_r symbols (pixel[c], channel c; each < K). AGILENN_ERR_NO_SPACE as soon as
+ * the body would pass the capacity (the caller then sends raw packing), AGILENN_ERR_ARGUMENT for a
+ * symbol >= K or a pixel past the end; errors are sticky. */
+agilenn_status_t agilenn_context_encode_pixel(agilenn_context_encoder_t *enc, const uint8_t *pixel);
+
+/** Finish after exactly H * W pixels: the shortest tail, and *out_len = the body's length. */
+agilenn_status_t agilenn_context_encode_end(agilenn_context_encoder_t *enc, size_t *out_len);
+
+/** The whole body of a channel-major symbol map S[c][y][x] (C_r * H * W bytes, the network's output):
+ * begin + every pixel + end, the same bytes as pixel by pixel. */
+agilenn_status_t agilenn_context_encode(const agilenn_context_model_t *model, const uint8_t *symbols, uint8_t *line,
+                                        size_t line_bytes, uint8_t *out, size_t capacity, size_t *out_len);
 
 /** CRC-32 (IEEE 802.3, reflected, polynomial 0xEDB88320), chained like zlib's crc32: start with 0,
  * agilenn_crc32(agilenn_crc32(0, a, n), b, m) is the CRC of a followed by b. Bitwise, table-free. */
