@@ -25,11 +25,8 @@ import numpy as np
 FORMAT = "agilenn-context-coder"
 FORMAT_VERSION = 1
 MAX_ALPHABET = 16  # (K + 1)**2 contexts per channel; larger alphabets use LZW
-MIN_PRECISION = 8
-MAX_PRECISION = 15  # cum and freq fit u16, and range >> precision keeps >= 2**9 after renormalisation
-DEFAULT_PRECISION = 14
-ESCAPE_BITS = 16  # P(escape) = 2**-16 per pixel
-MAX_ROWS = 65535
+PRECISION = 15  # fixed: every row sums to 2**15; cum and freq fit u16, range >> 15 >= 2**9 after renormalisation
+ESCAPE_BITS = 16  # fixed: P(escape) = 2**-16 per pixel
 
 
 @dataclass(frozen=True)
@@ -38,11 +35,9 @@ class ContextModel:
 
     alphabet: int
     channels: int
-    precision: int
     live_channels: tuple[int, ...]
     context_map: tuple[tuple[int, ...], ...]  # per live channel: (K+1)**2 row ids, index left*(K+1)+up
     rows: tuple[tuple[int, ...], ...]  # K frequencies each, >= 1, summing to 2**precision
-    escape_bits: int = ESCAPE_BITS
     fitted: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
@@ -56,19 +51,15 @@ class ContextModel:
             return f"alphabet K={k} is outside 2..{MAX_ALPHABET}"
         if not 1 <= c <= 65535:
             return f"channels={c} is outside 1..65535"
-        if not MIN_PRECISION <= self.precision <= MAX_PRECISION:
-            return f"precision_bits={self.precision} is outside {MIN_PRECISION}..{MAX_PRECISION}"
-        if self.escape_bits != ESCAPE_BITS:
-            return f"escape_bits must be {ESCAPE_BITS}, got {self.escape_bits}"
         live = self.live_channels
         if not live or list(live) != sorted(set(live)) or live[0] < 0 or live[-1] >= c:
             return f"live_channels must be a non-empty ascending list of distinct channels in 0..{c - 1}"
-        if not 1 <= len(self.rows) <= MAX_ROWS:
-            return f"{len(self.rows)} rows; 1..{MAX_ROWS} are allowed"
-        total = 1 << self.precision
+        if not 1 <= len(self.rows) or len(self.rows) * k > 0xFFFF:
+            return f"{len(self.rows)} rows of K={k}; the C tables index rows * K in 16 bits"
+        total = 1 << PRECISION
         for i, row in enumerate(self.rows):
             if len(row) != k or min(row) < 1 or sum(row) != total:
-                return f"row {i} must hold {k} frequencies >= 1 that sum to 2**{self.precision} = {total}"
+                return f"row {i} must hold {k} frequencies >= 1 that sum to 2**{PRECISION} = {total}"
         if len(self.context_map) != len(live):
             return f"context_map has {len(self.context_map)} channels, live_channels {len(live)}"
         for j, ids in enumerate(self.context_map):
@@ -96,9 +87,22 @@ class ContextModel:
         freq = self.freq_array().astype(np.int64)
         return (np.cumsum(freq, axis=1) - freq).astype(np.uint16)
 
+    @property
+    def precision(self) -> int:
+        """P: every row's frequencies sum to 2**P (fixed)."""
+        return PRECISION
+
     def map_array(self) -> np.ndarray:
         """(live, (K+1)**2) uint16 row ids."""
         return np.asarray(self.context_map, dtype=np.uint16).reshape(len(self.live_channels), -1)
+
+    def cum_freq_array(self) -> np.ndarray:
+        """(rows, K) uint32, the C tables' form of a row entry: cum | freq << 16."""
+        return self.cum_array().astype(np.uint32) | self.freq_array().astype(np.uint32) << 16
+
+    def offset_map_array(self) -> np.ndarray:
+        """(live, (K+1)**2) uint16 row * K: the C tables' form of the map (the row's first entry)."""
+        return (self.map_array().astype(np.int64) * self.alphabet).astype(np.uint16)
 
     def table_bytes(self) -> int:
         """Flash the C tables take: u16 cum and freq per row entry, u16 map entries, u8 live/rare channel lists."""
@@ -113,8 +117,8 @@ class ContextModel:
             "format_version": FORMAT_VERSION,
             "alphabet": self.alphabet,
             "channels": self.channels,
-            "precision_bits": self.precision,
-            "escape_bits": self.escape_bits,
+            "precision_bits": PRECISION,
+            "escape_bits": ESCAPE_BITS,
             "context": "row = context_map[j][left * (K + 1) + up]; left/up: same channel, K outside the map",
             "live_channels": list(self.live_channels),
             "context_map": [list(ids) for ids in self.context_map],
@@ -149,6 +153,9 @@ class ContextModel:
                 out.append(tuple(item))
             return tuple(out)
 
+        for key, fixed in (("precision_bits", PRECISION), ("escape_bits", ESCAPE_BITS)):
+            if integer(key) != fixed:
+                raise ValueError(f"key {key!r} must be {fixed}, got {entry.get(key)!r}")
         live = entry.get("live_channels")
         if not isinstance(live, Sequence) or any(isinstance(v, bool) or not isinstance(v, int) for v in live):
             raise ValueError("key 'live_channels' must be a list of integers")
@@ -156,8 +163,6 @@ class ContextModel:
         return cls(
             alphabet=integer("alphabet"),
             channels=integer("channels"),
-            precision=integer("precision_bits"),
-            escape_bits=integer("escape_bits"),
             live_channels=tuple(live),
             context_map=int_lists("context_map"),
             rows=int_lists("rows"),
@@ -212,7 +217,6 @@ def quantize_frequencies(probabilities: np.ndarray, precision: int) -> tuple[int
 def fit_context_model(
     counts: ContextCounts,
     *,
-    precision: int = DEFAULT_PRECISION,
     prior_weight: float = 1.0,
     fitted: Mapping[str, Any] | None = None,
 ) -> ContextModel:
@@ -240,13 +244,12 @@ def fit_context_model(
             for up in range(k + 1):
                 n = counts.counts[c, left, up].astype(np.float64)
                 p = (n + prior_weight * marginal) / (n.sum() + prior_weight) if n.sum() > 0 else marginal
-                row = quantize_frequencies(p, precision)
+                row = quantize_frequencies(p, PRECISION)
                 ids.append(rows.setdefault(row, len(rows)))
         context_map.append(tuple(ids))
     return ContextModel(
         alphabet=k,
         channels=counts.channels,
-        precision=precision,
         live_channels=live,
         context_map=tuple(context_map),
         rows=tuple(rows),

@@ -36,16 +36,13 @@ class _Model(ctypes.Structure):
         ("channels", ctypes.c_uint16),
         ("height", ctypes.c_uint16),
         ("width", ctypes.c_uint16),
-        ("precision", ctypes.c_uint8),
         ("live_count", ctypes.c_uint16),
         ("rare_count", ctypes.c_uint16),
         ("live", ctypes.c_void_p),
         ("rare", ctypes.c_void_p),
-        ("rare_mask", ctypes.c_void_p),
         ("border", ctypes.c_void_p),
         ("context_map", ctypes.c_void_p),
-        ("cum", ctypes.c_void_p),
-        ("freq", ctypes.c_void_p),
+        ("cum_freq", ctypes.c_void_p),
     ]
 
 
@@ -139,24 +136,19 @@ class NativeContextCoder:
         self.height, self.width = height, width
         self.num_symbols = model.channels * height * width
         rare = model.rare_channels
-        mask = np.zeros(model.channels, np.uint8)
-        mask[list(rare)] = 0xFF
         # kept as attributes: the struct only points into them
         self._arrays = {
             "live": np.asarray(model.live_channels, np.uint16),
             "rare": np.asarray(rare or (0,), np.uint16),
-            "rare_mask": mask,
             "border": np.full(len(model.live_channels), model.alphabet, np.uint8),
-            "context_map": np.ascontiguousarray(model.map_array().reshape(-1)),
-            "cum": np.ascontiguousarray(model.cum_array().reshape(-1)),
-            "freq": np.ascontiguousarray(model.freq_array().reshape(-1)),
+            "context_map": np.ascontiguousarray(model.offset_map_array().reshape(-1)),
+            "cum_freq": model.cum_freq_array().reshape(-1),
         }
         self._struct = _Model(
             model.alphabet,
             model.channels,
             height,
             width,
-            model.precision,
             len(model.live_channels),
             len(rare),
             *(a.ctypes.data for a in self._arrays.values()),

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from agilenn_codegen.errors import UserError
+from agilenn_codegen.offload.context_model import ContextModel
 
 METADATA = "agilenn.json"
 
@@ -29,13 +30,28 @@ class ExportedModel:
     std: tuple[float, ...]
     resize: int | None
 
+    coder: ContextModel | None = None  # agilenn.json `coder`: the context coder's tables
+
     @property
     def num_centroids(self) -> int:
         return len(self.centroids)
 
     @property
+    def symbol_values(self) -> tuple[float, ...]:
+        """The alphabet: the distinct centroid values, ascending (float32 values as Python floats)."""
+        from agilenn_codegen.pipeline.symbols import symbol_values
+
+        return tuple(float(v) for v in symbol_values(self.centroids))
+
+    @property
+    def alphabet(self) -> int:
+        """K: the number of distinct centroid values."""
+        return len(self.symbol_values)
+
+    @property
     def bits_per_index(self) -> int:
-        return max(1, math.ceil(math.log2(len(self.centroids))))
+        """Raw packing bits per symbol: max(1, ceil(log2 K))."""
+        return max(1, math.ceil(math.log2(self.alphabet)))
 
     @property
     def feature_size(self) -> int:
@@ -89,4 +105,5 @@ def load_exported(folder: Path, *, device: Path | None = None, remote: Path | No
         mean=tuple(float(v) for v in (norm.get("mean") or ())),
         std=tuple(float(v) for v in (norm.get("std") or ())),
         resize=norm.get("resize_to"),
+        coder=spec.coder,
     )

@@ -42,6 +42,22 @@ def int8_output_model(int8_model: Path, output: str = REMOTE_OUTPUT) -> bytes:
     return model.SerializeToString()
 
 
+def remote_quantization(int8_model: Path, output: str = REMOTE_OUTPUT) -> tuple[float, int]:
+    """(scale, zero point) of the DequantizeLinear that produces `output` (what the symbol table maps)."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(int8_model))
+    producer = next((n for n in model.graph.node if output in n.output), None)
+    if producer is None or producer.op_type != "DequantizeLinear":
+        raise ValueError(f"output '{output}' is not produced by DequantizeLinear")
+    inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    scale, zero_point = (inits.get(name) for name in producer.input[1:3])
+    if scale is None or zero_point is None or scale.size != 1 or zero_point.size != 1:
+        raise ValueError(f"the DequantizeLinear of '{output}' needs constant per-tensor scale and zero point")
+    return float(scale.reshape(())), int(zero_point.reshape(()))
+
+
 @dataclass(frozen=True)
 class DeviceStep:
     local_logits: np.ndarray  # float32 (classes,)

@@ -12,11 +12,10 @@ agilenn_status_t agilenn_context_encode_begin(agilenn_context_encoder_t *enc, co
     if (model == NULL || line == NULL || (out == NULL && capacity > 0u)) {
         return AGILENN_ERR_ARGUMENT;
     }
-    if (model->alphabet < 2u || model->alphabet > AGILENN_CONTEXT_MAX_ALPHABET || model->precision < 8u ||
-        model->precision > 15u || model->live_count < 1u || model->width < 1u || model->height < 1u ||
+    if (model->alphabet < 2u || model->alphabet > AGILENN_CONTEXT_MAX_ALPHABET || model->live_count < 1u || model->width < 1u || model->height < 1u ||
         (uint32_t)model->live_count + model->rare_count != model->channels || model->live == NULL ||
-        model->border == NULL || model->context_map == NULL || model->cum == NULL || model->freq == NULL ||
-        (model->rare_count > 0u && (model->rare == NULL || model->rare_mask == NULL)) ||
+        model->border == NULL || model->context_map == NULL || model->cum_freq == NULL ||
+        (model->rare_count > 0u && model->rare == NULL) ||
         line_bytes < AGILENN_CONTEXT_LINE_BYTES(model)) {
         return AGILENN_ERR_ARGUMENT;
     }

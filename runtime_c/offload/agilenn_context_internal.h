@@ -20,7 +20,7 @@
 #define AGILENN_CONTEXT_RARE_BITS 8u
 
 #if defined(__GNUC__)
-#define AGILENN_CONTEXT_COLD __attribute__((noinline, cold))
+#define AGILENN_CONTEXT_COLD __attribute__((noinline, cold, unused))
 #else
 #define AGILENN_CONTEXT_COLD
 #endif
@@ -86,14 +86,21 @@ static inline agilenn_status_t agilenn_context_fail(agilenn_context_encoder_t *e
     return enc->status;
 }
 
+/* The symbol of rare channel i: pixel[L + i] in coding order (channel_step 0), else pixel[rare[i] * step]. */
+static inline uint32_t agilenn_context_rare_symbol(const agilenn_context_model_t *m, const uint8_t *pixel,
+                                                   uint32_t channel_step, uint32_t i)
+{
+    return channel_step == 0u ? pixel[m->live_count + i] : pixel[(size_t)m->rare[i] * channel_step];
+}
+
 /* Escape bit 1, then each rare channel's symbol as 8 equiprobable bits (values < K). */
 static AGILENN_CONTEXT_COLD agilenn_status_t agilenn_context_escape(agilenn_context_encoder_t *enc,
-                                                                    const uint8_t *pixel, uint32_t stride)
+                                                                    const uint8_t *pixel, uint32_t channel_step)
 {
     const agilenn_context_model_t *m = enc->model;
     uint32_t i, r;
     for (i = 0u; i < m->rare_count; i++) {
-        if (pixel[(uint32_t)m->rare[i] * stride] >= m->alphabet) {
+        if (agilenn_context_rare_symbol(m, pixel, channel_step, i) >= m->alphabet) {
             return agilenn_context_fail(enc, AGILENN_ERR_ARGUMENT);
         }
     }
@@ -103,92 +110,60 @@ static AGILENN_CONTEXT_COLD agilenn_status_t agilenn_context_escape(agilenn_cont
     agilenn_context_renormalize(enc);
     for (i = 0u; i < m->rare_count; i++) {
         r = enc->range >> AGILENN_CONTEXT_RARE_BITS;
-        enc->low += (uint64_t)r * pixel[(uint32_t)m->rare[i] * stride];
+        enc->low += (uint64_t)r * agilenn_context_rare_symbol(m, pixel, channel_step, i);
         enc->range = r;
         agilenn_context_renormalize(enc);
     }
     return enc->status;
 }
 
-/* Non-zero if a rare channel of the pixel holds a non-zero symbol. */
-static inline uint32_t agilenn_context_rare_any(const agilenn_context_model_t *m, const uint8_t *pixel, uint32_t stride)
+/* Escape bit 0: no rare symbol of the pixel is non-zero. */
+static inline void agilenn_context_no_escape(agilenn_context_encoder_t *enc, uint64_t *low, uint32_t *range)
 {
-    uint32_t any = 0u;
-    uint32_t i = 0u;
-    if (stride == 1u) { /* the rare channels' bytes, four at a time, through the mask */
-        for (; i + 4u <= m->channels; i += 4u) {
-            uint32_t value, mask;
-            memcpy(&value, pixel + i, 4u);
-            memcpy(&mask, m->rare_mask + i, 4u);
-            any |= value & mask;
-        }
-        for (; i < m->channels; i++) {
-            any |= (uint32_t)pixel[i] & m->rare_mask[i];
-        }
-        return any;
+    *range -= *range >> AGILENN_CONTEXT_ESCAPE_BITS;
+    if (*range < AGILENN_CONTEXT_TOP) {
+        enc->low = *low;
+        enc->range = *range;
+        agilenn_context_renormalize(enc);
+        *low = enc->low;
+        *range = enc->range;
     }
-    for (; i < m->rare_count; i++) {
-        any |= pixel[(uint32_t)m->rare[i] * stride];
-    }
-    return any;
 }
 
 /*
- * One pixel: its symbol for channel c is pixel[c * stride]. `rare_zero` != 0 promises that every rare
- * symbol of the pixel is 0 (the whole-buffer encoder checks the rare channels' planes at once).
+ * The live channels' symbols of one pixel: live channel j's symbol is pixel[j] when `coded_order` is
+ * non-zero (a constant at each call, so each caller gets its own loop), else pixel[live[j] * channel_step]. `up` is the pixel's place in the line buffer
+ * (the symbols above it, replaced by its own), `left` its left neighbour's. The coder's state is in
+ * *low_io and *range_io and goes through `enc` only around the (rare) renormalisations.
  */
-static inline agilenn_status_t agilenn_context_code_pixel(agilenn_context_encoder_t *enc, const uint8_t *pixel,
-                                                          uint32_t stride, int rare_zero)
+static inline agilenn_status_t agilenn_context_code_live(agilenn_context_encoder_t *enc, const uint8_t *pixel,
+                                                         const int coded_order, uint32_t channel_step, uint8_t *up,
+                                                         const uint8_t *left, uint64_t *low_io, uint32_t *range_io)
 {
     const agilenn_context_model_t *m = enc->model;
     const uint32_t K = m->alphabet;
     const uint32_t K1 = K + 1u;
-    const uint32_t P = m->precision;
-    const uint32_t L = m->live_count;
+    const uint32_t map_step = K1 * K1;
     const uint16_t *live = m->live;
     const uint16_t *map = m->context_map;
-    const uint16_t *cum = m->cum;
-    const uint16_t *freq = m->freq;
-    uint8_t *up;
-    const uint8_t *left;
-    uint64_t low;
-    uint32_t range, j;
-    if (enc->status != AGILENN_OK) {
-        return enc->status;
-    }
-    if (enc->y >= m->height) {
-        return agilenn_context_fail(enc, AGILENN_ERR_ARGUMENT);
-    }
-    if (m->rare_count != 0u) {
-        if (!rare_zero && agilenn_context_rare_any(m, pixel, stride) != 0u) {
-            if (agilenn_context_escape(enc, pixel, stride) != AGILENN_OK) {
-                return enc->status;
-            }
-        } else {
-            enc->range -= enc->range >> AGILENN_CONTEXT_ESCAPE_BITS;
-            if (enc->range < AGILENN_CONTEXT_TOP) {
-                agilenn_context_renormalize(enc);
-            }
-        }
-    }
-    up = enc->line + enc->x * L;
-    left = enc->x != 0u ? up - L : m->border;
-    low = enc->low;
-    range = enc->range;
-    for (j = 0u; j < L; j++) {
-        const uint32_t s = pixel[(uint32_t)live[j] * stride];
-        uint32_t t, r;
+    const uint32_t *const cum_freq = m->cum_freq;
+    const uint8_t *const up_end = up + m->live_count;
+    uint64_t low = *low_io;
+    uint32_t range = *range_io;
+    do {
+        const uint32_t s = coded_order ? *pixel++ : pixel[(size_t)*live++ * channel_step];
+        uint32_t e, r;
         if (s >= K) {
-            enc->low = low;
-            enc->range = range;
+            *low_io = low;
+            *range_io = range;
             return agilenn_context_fail(enc, AGILENN_ERR_ARGUMENT);
         }
-        t = (uint32_t)map[left[j] * K1 + up[j]] * K + s;
-        up[j] = (uint8_t)s;
-        r = range >> P;
-        low += (uint64_t)r * cum[t];
-        range = r * freq[t];
-        map += K1 * K1;
+        e = cum_freq[map[*left++ * K1 + *up] + s]; /* the map holds row * K */
+        *up++ = (uint8_t)s;
+        map += map_step;
+        r = range >> AGILENN_CONTEXT_PRECISION;
+        low += (uint64_t)r * (e & 0xFFFFu);
+        range = r * (e >> 16);
         if (range < AGILENN_CONTEXT_TOP) {
             enc->low = low;
             enc->range = range;
@@ -196,13 +171,9 @@ static inline agilenn_status_t agilenn_context_code_pixel(agilenn_context_encode
             low = enc->low;
             range = enc->range;
         }
-    }
-    enc->low = low;
-    enc->range = range;
-    if (++enc->x == m->width) {
-        enc->x = 0u;
-        enc->y++;
-    }
+    } while (up != up_end);
+    *low_io = low;
+    *range_io = range;
     return enc->status;
 }
 

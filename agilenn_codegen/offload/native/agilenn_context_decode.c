@@ -31,10 +31,10 @@ static void normalize(reader_t *rd)
 
 static int check_model(const agilenn_context_model_t *m)
 {
-    return m != NULL && m->alphabet >= 2u && m->alphabet <= AGILENN_CONTEXT_MAX_ALPHABET && m->precision >= 8u &&
-           m->precision <= 15u && m->live_count >= 1u && m->width >= 1u && m->height >= 1u &&
+    return m != NULL && m->alphabet >= 2u && m->alphabet <= AGILENN_CONTEXT_MAX_ALPHABET &&
+           m->live_count >= 1u && m->width >= 1u && m->height >= 1u &&
            (uint32_t)m->live_count + m->rare_count == m->channels && m->live != NULL && m->border != NULL &&
-           m->context_map != NULL && m->cum != NULL && m->freq != NULL && (m->rare_count == 0u || m->rare != NULL);
+           m->context_map != NULL && m->cum_freq != NULL && (m->rare_count == 0u || m->rare != NULL);
 }
 
 int agilenn_context_decode(const agilenn_context_model_t *model, const uint8_t *body, size_t len, uint8_t *symbols,
@@ -53,7 +53,7 @@ int agilenn_context_decode(const agilenn_context_model_t *model, const uint8_t *
     }
     K = m->alphabet;
     K1 = K + 1u;
-    P = m->precision;
+    P = AGILENN_CONTEXT_PRECISION;
     L = m->live_count;
     plane = (uint32_t)m->height * m->width;
     memset(line, (int)K, AGILENN_CONTEXT_LINE_BYTES(m));
@@ -72,7 +72,6 @@ int agilenn_context_decode(const agilenn_context_model_t *model, const uint8_t *
         const uint32_t x = pixel % m->width;
         uint8_t *up = line + x * L;
         const uint8_t *left = x != 0u ? up - L : m->border;
-        const uint16_t *map = m->context_map;
         uint32_t j;
         if (where != NULL) {
             *where = pixel;
@@ -108,22 +107,22 @@ int agilenn_context_decode(const agilenn_context_model_t *model, const uint8_t *
             }
         }
         for (j = 0u; j < L; j++) {
-            const uint32_t row = (uint32_t)map[left[j] * K1 + up[j]] * K;
+            const uint32_t row = m->context_map[j * K1 * K1 + left[j] * K1 + up[j]]; /* row * K */
+            const uint32_t *entry = m->cum_freq + row;
             const uint32_t r = rd.range >> P;
             const uint32_t value = rd.code / r;
             uint32_t s = 0u;
             if (value >> P) {
                 return AGILENN_CONTEXT_BAD_SYMBOL;
             }
-            while (s + 1u < K && m->cum[row + s + 1u] <= value) {
+            while (s + 1u < K && (entry[s + 1u] & 0xFFFFu) <= value) {
                 s++;
             }
-            rd.code -= r * m->cum[row + s];
-            rd.range = r * m->freq[row + s];
+            rd.code -= r * (entry[s] & 0xFFFFu);
+            rd.range = r * (entry[s] >> 16);
             normalize(&rd);
             up[j] = (uint8_t)s;
             symbols[(size_t)m->live[j] * plane + pixel] = (uint8_t)s;
-            map += K1 * K1;
         }
     }
     if (where != NULL) {

@@ -84,7 +84,7 @@ int main(void)
             break;
         }
         if (op == 0u) {
-            const agilenn_payload_params_t pp = {n, k, w};
+            const agilenn_payload_params_t pp = {n, k, w, NULL};
             agilenn_frame_params_t fp;
             uint32_t i, nframes;
             if (cap == 0u) {
