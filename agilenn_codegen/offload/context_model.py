@@ -54,7 +54,7 @@ class ContextModel:
         live = self.live_channels
         if not live or list(live) != sorted(set(live)) or live[0] < 0 or live[-1] >= c:
             return f"live_channels must be a non-empty ascending list of distinct channels in 0..{c - 1}"
-        if not 1 <= len(self.rows) or len(self.rows) * k > 0xFFFF:
+        if not self.rows or len(self.rows) * k > 0xFFFF:
             return f"{len(self.rows)} rows of K={k}; the C tables index rows * K in 16 bits"
         total = 1 << PRECISION
         for i, row in enumerate(self.rows):

@@ -1,0 +1,279 @@
+"""The context coder (payload encoding 2): tables, fitting, the reference encoder/decoder, the C decoder the
+server uses, and the payload header around them (docs/offload-protocol.md, section 2)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from agilenn_codegen.offload import (
+    ContextCodec,
+    ContextCounts,
+    ContextModel,
+    ProtocolError,
+    context_decode,
+    context_encode,
+    decode_payload,
+    encode_payload,
+    fit_context_model,
+)
+from agilenn_codegen.offload import context_coder as coder
+from agilenn_codegen.offload.context_model import PRECISION, quantize_frequencies
+from agilenn_codegen.offload.native import NativeContextCoder, native_status
+from tests.offload.context_cases import random_model, random_symbols
+
+FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+REASONS = {"context_symbol", "context_escape", "context_noncanonical"}
+
+
+def corpus(seed: int, count: int) -> list[tuple[ContextModel, np.ndarray]]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(count):
+        model = random_model(rng)
+        h, w = int(rng.integers(1, 10)), int(rng.integers(1, 10))
+        out.append((model, random_symbols(rng, model, h, w, escapes=float(rng.choice([0.0, 0.1, 0.6])))))
+    return out
+
+
+def native(model: ContextModel, symbols: np.ndarray) -> NativeContextCoder:
+    return NativeContextCoder(model, symbols.shape[1], symbols.shape[2])
+
+
+def sparse_maps(rng: np.random.Generator, count: int) -> np.ndarray:
+    """(count, 4, 6, 6) maps with K = 5: channels 0 and 2 sparse blobs, 1 and 3 always 0."""
+    maps = np.zeros((count, 4, 6, 6), np.uint8)
+    blobs = rng.random((count, 2, 6, 6)) < 0.15
+    maps[:, [0, 2]] = np.where(blobs, rng.integers(1, 5, (count, 2, 6, 6)), 0)
+    return maps
+
+
+@pytest.fixture(scope="module")
+def tiny() -> tuple[ContextModel, np.ndarray]:
+    """Tables fitted on sparse 4x6x6 maps (K=5, channels 1 and 3 rare) and one more such map."""
+    rng = np.random.default_rng(7)
+    counts = ContextCounts(5, 4)
+    counts.add(sparse_maps(rng, 50))
+    model = fit_context_model(counts)
+    assert model.rare_channels == (1, 3)
+    return model, sparse_maps(rng, 1)[0]
+
+
+def outcome(decode, body: bytes) -> object:
+    """The decoded symbols (channel-major bytes) or the rejection reason; nothing else may escape."""
+    try:
+        return np.asarray(decode(body)).reshape(-1).tobytes()
+    except ProtocolError as exc:
+        assert exc.reason in REASONS, exc.reason
+        return exc.reason
+
+
+# ---------------------------------------------------------------- tables
+
+
+def test_native_decoder_is_built():
+    status = native_status()
+    assert status.available, status.reason
+
+
+@given(p=st.lists(st.floats(0, 1e6, allow_nan=False), min_size=2, max_size=16).filter(lambda v: sum(v) > 0))
+def test_quantized_rows_have_a_floor_and_the_exact_total(p):
+    freq = quantize_frequencies(np.asarray(p), PRECISION)
+    assert len(freq) == len(p) and min(freq) >= 1 and sum(freq) == 1 << PRECISION
+
+
+def test_fitting_finds_live_channels_and_follows_the_contexts():
+    rng = np.random.default_rng(0)
+    maps = np.zeros((20, 3, 8, 8), np.uint8)
+    maps[:, 0] = rng.integers(0, 3, (20, 8, 8))
+    maps[:, 2, :, 1:] = 1  # channel 2: 1 everywhere except column 0
+    counts = ContextCounts(3, 3)
+    counts.add(maps)
+    model = fit_context_model(counts, fitted={"images": 20})
+    assert model.live_channels == (0, 2) and model.rare_channels == (1,)
+    freq = model.freq_array()
+    border, k1 = model.alphabet, model.alphabet + 1
+    # channel 2 (j = 1): with a non-zero left neighbour the 1 is nearly certain; in column 0 the 0 is
+    row_after_one = freq[model.context_map[1][1 * k1 + 1]]
+    row_column_0 = freq[model.context_map[1][border * k1 + 0]]  # column 0 below a 0
+    assert row_after_one[1] > 0.99 * (1 << PRECISION) and row_column_0[0] > 0.9 * (1 << PRECISION)
+    assert freq.min() >= 1 and set(freq.sum(axis=1)) == {1 << PRECISION}
+    # unseen contexts of a live channel use the channel's own distribution
+    assert model.context_map[1][0] == model.context_map[1][2 * k1 + 2]
+    assert fit_context_model(counts, fitted={"images": 20}).to_json() == model.to_json()  # deterministic
+
+
+def test_tables_round_trip_through_json():
+    model = random_model(np.random.default_rng(1))
+    entry = json.loads(json.dumps(model.to_json()))
+    assert ContextModel.from_json(entry) == model
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda e: e.update(format="other"), "format"),
+        (lambda e: e.update(precision_bits=14), "precision_bits"),
+        (lambda e: e.update(alphabet=1), "alphabet"),
+        (lambda e: e.update(alphabet="5"), "alphabet"),
+        (lambda e: e.update(live_channels=[]), "live_channels"),
+        (lambda e: e.update(live_channels=[3, 1]), "live_channels"),
+        (lambda e: e["rows"][0].__setitem__(0, e["rows"][0][0] + 1), "sum"),
+        (lambda e: e["rows"][0].__setitem__(0, 0), "row 0"),
+        (lambda e: e["context_map"][0].__setitem__(0, 999), "row ids"),
+        (lambda e: e["context_map"].append([0]), "context_map"),
+        (lambda e: e.update(rows="x"), "rows"),
+    ],
+)
+def test_bad_tables_are_refused_with_a_reason(change, message):
+    model = random_model(np.random.default_rng(2), alphabet=4, channels=4, rare=True)
+    entry = json.loads(json.dumps(model.to_json()))
+    change(entry)
+    with pytest.raises(ValueError, match=message):
+        ContextModel.from_json(entry)
+
+
+# ---------------------------------------------------------------- encoder and decoders
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_round_trip_reference_and_c(seed):
+    for model, symbols in corpus(seed, 40):
+        body = context_encode(symbols, model)
+        assert not body.endswith(b"\x00")
+        assert np.array_equal(context_decode(body, model, *symbols.shape[1:]), symbols)
+        c = native(model, symbols)
+        assert c.encode(symbols.reshape(-1)) == body
+        assert np.array_equal(c.decode(body), symbols.reshape(-1))
+
+
+def test_the_body_is_the_shortest():
+    for model, symbols in corpus(10, 60):
+        body = context_encode(symbols, model)
+        if body:
+            shorter = outcome(lambda b, m=model, s=symbols: context_decode(b, m, *s.shape[1:]), body[:-1])
+            assert shorter != symbols.reshape(-1).tobytes()
+
+
+def test_carries_and_pending_bytes_are_exercised(monkeypatch):
+    seen = {"carry": 0, "pending": 0}
+    original = coder._RangeEncoder._shift_low
+
+    def counting(self: coder._RangeEncoder) -> None:
+        seen["carry"] += self.low >> 32
+        seen["pending"] += self.pending > 1
+        original(self)
+
+    monkeypatch.setattr(coder._RangeEncoder, "_shift_low", counting)
+    for model, symbols in corpus(11, 80):
+        body = context_encode(symbols, model)
+        assert np.array_equal(native(model, symbols).decode(body), symbols.reshape(-1))
+    assert seen["carry"] > 10 and seen["pending"] > 10, seen
+
+
+def test_the_decoders_reject_what_the_encoder_never_writes(tiny):
+    model, symbols = tiny
+    h, w = symbols.shape[1:]
+    body = context_encode(symbols, model)
+    c = native(model, symbols)
+    for decode in (lambda b: context_decode(b, model, h, w), c.decode):
+        assert outcome(decode, b"\xff\xff\xff\xff") == "context_symbol"  # above every interval
+        assert outcome(decode, body + b"\x00") == "context_noncanonical"  # trailing zero
+        assert outcome(decode, body + b"\x01") == "context_noncanonical"  # trailing byte
+        assert outcome(decode, body) == symbols.reshape(-1).tobytes()
+
+
+def _escape_with_zero_rare_symbols(model: ContextModel, h: int, w: int) -> bytes:
+    """A body whose first pixel says 'escape' but then codes every rare symbol as 0."""
+    enc = coder._RangeEncoder()
+    cum, freq, cmap = model.cum_array(), model.freq_array(), model.map_array()
+    k = model.alphabet
+    for y in range(h):
+        for x in range(w):
+            enc.encode_escape(y == 0 and x == 0)
+            if y == 0 and x == 0:
+                for _ in model.rare_channels:
+                    enc.encode(0, 1, coder.RARE_BITS)
+            for j in range(len(model.live_channels)):
+                row = cmap[j][(0 if x else k) * (k + 1) + (0 if y else k)]
+                enc.encode(int(cum[row][0]), int(freq[row][0]), PRECISION)
+    return enc.finish()
+
+
+def test_an_empty_escape_is_rejected(tiny):
+    model, symbols = tiny
+    body = _escape_with_zero_rare_symbols(model, 6, 6)
+    assert outcome(lambda b: context_decode(b, model, 6, 6), body) == "context_escape"
+    assert outcome(native(model, symbols).decode, body) == "context_escape"
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.binary(max_size=64))
+def test_any_bytes_decode_or_are_refused_alike(tiny, data):
+    model, symbols = tiny
+    reference = outcome(lambda b: context_decode(b, model, 6, 6), data)
+    assert outcome(native(model, symbols).decode, data) == reference
+    if isinstance(reference, bytes):  # a decodable body is exactly what the encoder writes
+        assert context_encode(np.frombuffer(reference, np.uint8).reshape(symbols.shape), model) == data
+
+
+@FAST
+@given(seed=st.integers(0, 2**16), edits=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), max_size=3))
+def test_edited_bodies_decode_or_are_refused_alike(seed, edits):
+    ((model, symbols),) = corpus(seed, 1)
+    body = bytearray(context_encode(symbols, model))
+    for position, value in edits:
+        if body:
+            body[position % len(body)] = value
+        else:
+            body.append(value)
+    h, w = symbols.shape[1:]
+    reference = outcome(lambda b: context_decode(b, model, h, w), bytes(body))
+    assert outcome(native(model, symbols).decode, bytes(body)) == reference
+
+
+# ---------------------------------------------------------------- payload
+
+
+def test_payload_header_and_raw_fallback(tiny):
+    model, symbols = tiny
+    codec = ContextCodec(model, 6, 6)
+    flat = symbols.reshape(-1)
+    payload = encode_payload(flat, 5, context=codec)
+    assert payload[0] == 2 and payload[1:5] == flat.size.to_bytes(4, "little") and payload[5:7] == bytes([5, 15])
+    assert payload[7:] == context_encode(symbols, model)
+    decoded, k = decode_payload(payload, max_symbols=flat.size, context=codec)
+    assert k == 5 and np.array_equal(decoded, flat)
+    # noise: the context body is not shorter than raw packing, so raw is sent
+    noise = np.random.default_rng(0).integers(0, 5, flat.size).astype(np.uint8)
+    noise[[model.rare_channels[0] * 36 + i for i in range(36)]] = 4
+    raw = encode_payload(noise, 5, context=codec)
+    assert raw[0] == 0 and np.array_equal(decode_payload(raw, max_symbols=flat.size, context=codec)[0], noise)
+
+
+def test_payload_refusals(tiny):
+    model, symbols = tiny
+    codec = ContextCodec(model, 6, 6)
+    flat = symbols.reshape(-1)
+    payload = encode_payload(flat, 5, context=codec)
+
+    def reason(data: bytes, context: ContextCodec | None = codec) -> str:
+        with pytest.raises(ProtocolError) as info:
+            decode_payload(data, max_symbols=flat.size, context=context)
+        return info.value.reason
+
+    assert reason(payload, None) == "bad_encoding"  # a model without tables
+    assert reason(payload[:5] + b"\x04" + payload[6:]) == "bad_header"  # K differs from the tables'
+    assert reason(payload[:6] + b"\x0e" + payload[7:]) == "bad_header"  # P is 15
+    shorter = ContextCodec(model, 6, 5)
+    assert reason(payload[:1] + (flat.size - 6).to_bytes(4, "little") + payload[5:], shorter) == "bad_header"
+    assert reason(payload[:1] + (flat.size - 1).to_bytes(4, "little") + payload[5:]) == "bad_header"
+    assert reason(payload + b"\x00") == "context_noncanonical"
+    raw_size = (flat.size * 3 + 7) // 8
+    assert reason(payload[:7] + b"\x01" * raw_size) == "context_noncanonical"  # not shorter than raw
+    with pytest.raises(ValueError):
+        encode_payload(flat, 4, context=codec)
