@@ -31,8 +31,14 @@ def command(
     data_root: Path = typer.Option(
         None, "--data-root", help="AgileNN folder: where the data set named in agilenn.json lives (calibration)."
     ),
+    coder: str = typer.Option(
+        "context",
+        "--coder",
+        help="AgileNN folder: payload coding: context (the context coder, tables from `agilenn fit-coder`), "
+        "lzw, or raw. Raw packing is sent whenever coding would not make the payload shorter.",
+    ),
     lzw_bits: int = typer.Option(
-        None, "--lzw-bits", help="AgileNN folder: LZW dictionary code width 9..16, 0 = raw only (default: by RAM)."
+        None, "--lzw-bits", help="AgileNN folder, --coder lzw: code width 9..16, 0 = raw only (default: by RAM)."
     ),
 ) -> None:
     """Compile an int8 ONNX model into a dependency-free C99 library with a CMakeLists.txt."""
@@ -47,7 +53,7 @@ def command(
     from agilenn_codegen.pipeline.exported import is_export_folder
 
     if is_export_folder(model):
-        _codegen_pipeline(console, model, tgt, out, name, calibration, data_root, lzw_bits, allow_overflow)
+        _codegen_pipeline(console, model, tgt, out, name, calibration, data_root, coder, lzw_bits, allow_overflow)
         return
     if model.is_dir():
         raise UserError(f"{model}: is a directory without agilenn.json; pass an int8 .onnx file or an export folder")
@@ -94,14 +100,18 @@ def _codegen_pipeline(
     name: str | None,
     calibration: Path | None,
     data_root: Path | None,
+    coder: str,
     lzw_bits: int | None,
     allow_overflow: bool,
 ) -> None:
-    from agilenn_codegen.pipeline.codegen import generate_pipeline
+    from agilenn_codegen.pipeline.codegen import check_coder, generate_pipeline
     from agilenn_codegen.pipeline.exported import load_exported
 
     exported = load_exported(folder)
+    check_coder(exported, coder, lzw_bits)
     command_line = f"agilenn codegen {shlex.quote(str(folder))} --target {tgt.name} --out {shlex.quote(str(out))}"
+    if coder != "context":
+        command_line += f" --coder {coder}"
     with console.status("quantizing and compiling the device model..."):
         library = generate_pipeline(
             exported,
@@ -111,15 +121,16 @@ def _codegen_pipeline(
             name=name,
             calibration=calibration,
             data_root=data_root,
+            coder=coder,
             lzw_bits=lzw_bits,
             allow_overflow=allow_overflow,
         )
     info = library.manifest["agilenn"]
     totals = library.manifest["totals"]
+    coding = f"LZW {info['lzw_bits']} bits" if info["coder"] == "lzw" and info["lzw_bits"] else f"{info['coder']} coder"
     console.print(
         f"[bold green]generated[/] AgileNN device library {library.name} for {tgt.name} in {out}: "
         f"{totals['macs']:,} MACs, arena {totals['arena_bytes']:,} B, constants {totals['const_bytes']:,} B, "
-        f"{info['symbols']:,} remote symbols/inference, LZW {info['lzw_bits'] or 'off'} bits, "
-        f"RAM total {info['ram_bytes_total']:,} B"
+        f"{info['symbols']:,} remote symbols/inference, {coding}, RAM total {info['ram_bytes_total']:,} B"
     )
     console.print(f"device API in {out}/{library.name}_agilenn.h; server: agilenn serve {folder}", markup=False)

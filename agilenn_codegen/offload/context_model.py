@@ -105,10 +105,10 @@ class ContextModel:
         return (self.map_array().astype(np.int64) * self.alphabet).astype(np.uint16)
 
     def table_bytes(self) -> int:
-        """Flash the C tables take: u16 cum and freq per row entry, u16 map entries, u8 live/rare channel lists."""
-        return (
-            4 * len(self.rows) * self.alphabet + 2 * len(self.live_channels) * (self.alphabet + 1) ** 2 + self.channels
-        )
+        """Flash the C tables take (templates/context_tables.c.j2): u32 cum | freq per row entry, u16 map
+        entries, u16 live and rare channel numbers and the u8 border row."""
+        live, rare = len(self.live_channels), len(self.rare_channels)
+        return 4 * len(self.rows) * self.alphabet + 2 * live * (self.alphabet + 1) ** 2 + 3 * live + 2 * rare
 
     def to_json(self) -> dict[str, Any]:
         """The ``coder`` entry of agilenn.json."""
@@ -255,3 +255,19 @@ def fit_context_model(
         rows=tuple(rows),
         fitted=dict(fitted or {}),
     )
+
+
+def estimated_body_bytes(counts: ContextCounts, model: ContextModel) -> float:
+    """Mean context-coded body bytes per image of the counted maps, from the ideal code lengths of the
+    model's quantized rows (the range coder adds about 1 byte per body, the payload header 7)."""
+    k = model.alphabet
+    freq = model.freq_array().astype(np.float64) / (1 << PRECISION)
+    bits = 0.0
+    for j, c in enumerate(model.live_channels):
+        rows = np.asarray(model.context_map[j]).reshape(k + 1, k + 1)
+        bits -= float((counts.counts[c] * np.log2(freq[rows])).sum())
+    rare = list(model.rare_channels)
+    if rare:  # the escape bits of pixels without a non-zero rare symbol (escapes do not occur in the counts)
+        pixels = counts.counts[0].sum()
+        bits -= float(pixels * np.log2(1 - 2.0**-ESCAPE_BITS))
+    return bits / 8 / max(1, counts.images)

@@ -19,7 +19,12 @@ from typing import Any
 import numpy as np
 
 from agilenn_codegen.errors import UserError
-from agilenn_codegen.offload.context_model import ContextCounts, ContextModel, fit_context_model
+from agilenn_codegen.offload.context_model import (
+    ContextCounts,
+    ContextModel,
+    estimated_body_bytes,
+    fit_context_model,
+)
 from agilenn_codegen.pipeline.exported import METADATA, ExportedModel
 
 BATCH = 500
@@ -73,7 +78,9 @@ def fit_coder_tables(
     for batch in batches:
         counts.add(batch)
     fitted = {"dataset": exported.dataset, "split": "train", "images": count}
-    return fit_context_model(counts, fitted=fitted)
+    model = fit_context_model(counts, fitted=fitted)
+    estimate = round(estimated_body_bytes(counts, model), 1)
+    return fit_context_model(counts, fitted=fitted | {"body_bytes_per_image_estimate": estimate})
 
 
 def write_coder_tables(folder: Path, model: ContextModel) -> dict[str, Any]:
@@ -86,25 +93,27 @@ def write_coder_tables(folder: Path, model: ContextModel) -> dict[str, Any]:
 
 
 def dumps_metadata(meta: dict[str, Any]) -> str:
-    """agilenn.json as text: indented, with lists of numbers on one line each (the tables stay readable).
+    """agilenn.json as text: ``json.dumps(indent=2)`` as `agilenn export` writes it, except that the coder's
+    lists of numbers stay on one line each (the tables stay readable). The model id does not depend on the
+    layout: it hashes the canonical form."""
 
-    The model id does not depend on the layout (it hashes the canonical form)."""
-
-    def flat(value: Any) -> bool:
-        return isinstance(value, list) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
-
-    def render(value: Any, indent: int) -> str:
+    def render(value: Any, indent: int, compact: bool) -> str:
         pad = "  " * (indent + 1)
-        if flat(value):
+        numbers = isinstance(value, list) and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in value
+        )
+        if compact and numbers:
             return json.dumps(value)
         if isinstance(value, dict) and value:
-            items = [f"{pad}{json.dumps(k)}: {render(v, indent + 1)}" for k, v in value.items()]
+            items = [
+                f"{pad}{json.dumps(k)}: {render(v, indent + 1, compact or k == 'coder')}" for k, v in value.items()
+            ]
             return "{\n" + ",\n".join(items) + "\n" + "  " * indent + "}"
         if isinstance(value, list) and value:
-            return "[\n" + ",\n".join(pad + render(v, indent + 1) for v in value) + "\n" + "  " * indent + "]"
+            return "[\n" + ",\n".join(pad + render(v, indent + 1, compact) for v in value) + "\n" + "  " * indent + "]"
         return json.dumps(value)
 
-    text = render(meta, 0) + "\n"
+    text = render(meta, 0, False) + "\n"
     assert json.loads(text) == meta
     return text
 

@@ -143,6 +143,7 @@ class DeviceReport:
     device_ms_mean: float
     wait_ms_mean: float
     wait_ms_p95: float
+    coder: str
     lzw_bits: int
 
     def to_json(self) -> dict:
@@ -194,7 +195,12 @@ def compare_results(lib: LibraryInfo, images: np.ndarray, labels: np.ndarray, re
     count = images.shape[0]
     info = lib.manifest["agilenn"]
     reference = ReferencePipeline(
-        lib.exported, lib.exported.device_onnx, lib.table, info["lzw_bits"], info["max_fragment"]
+        lib.exported,
+        lib.exported.device_onnx,
+        lib.table,
+        info["lzw_bits"],
+        info["max_fragment"],
+        coder=info.get("coder", "lzw"),
     )
     from agilenn_codegen.reference import ort_session
 
@@ -232,5 +238,6 @@ def compare_results(lib: LibraryInfo, images: np.ndarray, labels: np.ndarray, re
         device_ms_mean=float(res.device_ms.mean()),
         wait_ms_mean=float(res.wait_ms.mean()),
         wait_ms_p95=float(np.percentile(res.wait_ms, 95)),
+        coder=str(info.get("coder", "lzw")),
         lzw_bits=int(info["lzw_bits"]),
     )
