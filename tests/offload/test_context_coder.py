@@ -277,3 +277,42 @@ def test_payload_refusals(tiny):
     assert reason(payload[:7] + b"\x01" * raw_size) == "context_noncanonical"  # not shorter than raw
     with pytest.raises(ValueError):
         encode_payload(flat, 4, context=codec)
+
+
+# ---------------------------------------------------------------- the native library
+
+
+def test_a_missing_compiler_is_named(tmp_path, monkeypatch):
+    from agilenn_codegen.offload import native_build
+
+    with pytest.raises(native_build.BuildError, match="cannot run the C compiler"):
+        native_build.build(tmp_path / "lib.so", compiler=str(tmp_path / "no-such-cc"))
+    monkeypatch.delenv("CC", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert native_build.find_compiler() is None
+    with pytest.raises(native_build.BuildError, match="no C compiler found"):
+        native_build.build(tmp_path / "lib.so")
+    assert not (tmp_path / "lib.so").exists()
+
+
+def test_without_the_library_the_reference_decodes_and_the_server_says_why(tiny, monkeypatch):
+    from agilenn_codegen.offload import native
+    from agilenn_codegen.server.model import ModelSpec
+    from agilenn_codegen.server.run import _encodings
+
+    missing = native.NativeStatus(None, "no C compiler found (set CC, or install gcc or clang)")
+    monkeypatch.setattr(native, "_load", lambda: (None, missing))
+    model, symbols = tiny
+    codec = ContextCodec(model, 6, 6)
+    assert not codec.uses_native
+    assert np.array_equal(codec.decode(context_encode(symbols, model)), symbols.reshape(-1))
+    spec = ModelSpec(1, 2, 4, 6, 6, np.arange(5, dtype=np.float32), 0.5, coder=model)
+    assert "pure-Python reference decoder" in _encodings(spec) and "no C compiler" in _encodings(spec)
+
+
+def test_the_library_name_follows_its_sources():
+    from agilenn_codegen.offload import native_build
+
+    files = native_build.source_files()
+    assert {p.name for p in files} >= {"agilenn_context_decode.c", "agilenn_context_encode.c", "agilenn_offload.h"}
+    assert native_status().library is not None and native_status().library.name == native_build.library_name(files)
