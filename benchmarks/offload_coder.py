@@ -22,7 +22,6 @@ import argparse
 import json
 import platform
 import shlex
-import struct
 import sys
 import tempfile
 import time
@@ -38,7 +37,7 @@ from agilenn_codegen.offload import ContextCodec, decode_payload, encode_payload
 from agilenn_codegen.offload.context_coder import context_decode, context_encode  # noqa: E402
 from agilenn_codegen.offload.native import native_status  # noqa: E402
 from agilenn_codegen.paths import RUNTIME_C_DIR  # noqa: E402
-from agilenn_codegen.pipeline.coder_tables import context_tables_c, training_symbols  # noqa: E402
+from agilenn_codegen.pipeline.coder_tables import context_tables_c  # noqa: E402
 from agilenn_codegen.pipeline.exported import ExportedModel, load_exported  # noqa: E402
 from agilenn_codegen.targets import build_program, instructions_executed, load_target, run_program  # noqa: E402
 
@@ -68,7 +67,8 @@ int main(void)
     size_t len = 0u;
     agilenn_context_encoder_t enc;
     if (f == NULL || fread(symbols, 1, sizeof symbols, f) != sizeof symbols ||
-        fread(pixels, 1, sizeof pixels, f) != sizeof pixels || fread(crc_data, 1, sizeof crc_data, f) != sizeof crc_data)
+        fread(pixels, 1, sizeof pixels, f) != sizeof pixels ||
+        fread(crc_data, 1, sizeof crc_data, f) != sizeof crc_data)
         return 3;
     fclose(f);
     (void)enc; (void)i; (void)p; (void)len;
@@ -76,12 +76,14 @@ int main(void)
     keep[0] = out; keep[1] = line; keep[2] = (const void *)lzw_state; keep[3] = &bench_context_model;
 #if STAGE == 1
     for (i = 0u; i < COUNT; i++) {{
-        if (agilenn_context_encode(&bench_context_model, symbols + i * N, line, sizeof line, out, sizeof out, &len) != AGILENN_OK) return 4;
+        if (agilenn_context_encode(&bench_context_model, symbols + i * N, line, sizeof line, out, sizeof out,
+                                   &len) != AGILENN_OK) return 4;
         total += (uint32_t)len;
     }}
 #elif STAGE == 2
     for (i = 0u; i < COUNT; i++) {{
-        if (agilenn_context_encode_begin(&enc, &bench_context_model, line, sizeof line, out, sizeof out) != AGILENN_OK) return 4;
+        if (agilenn_context_encode_begin(&enc, &bench_context_model, line, sizeof line, out,
+                                         sizeof out) != AGILENN_OK) return 4;
         for (p = 0u; p < N; p += C) {{
             if (agilenn_context_encode_pixel(&enc, pixels + i * N + p) != AGILENN_OK) return 5;
         }}
@@ -91,7 +93,8 @@ int main(void)
 #elif STAGE == 3
     for (i = 0u; i < COUNT; i++) {{
         const agilenn_lzw_params_t lp = {{N, {k}u, {lzw_bits}u}};
-        if (agilenn_lzw_encode(&lp, symbols + i * N, lzw_state, sizeof lzw_state, out, sizeof out, &len) != AGILENN_OK) return 4;
+        if (agilenn_lzw_encode(&lp, symbols + i * N, lzw_state, sizeof lzw_state, out, sizeof out,
+                               &len) != AGILENN_OK) return 4;
         total += (uint32_t)len;
     }}
 #elif STAGE == 4
@@ -109,7 +112,7 @@ int main(void)
 STAGES = {1: "context, whole buffer", 2: "context, pixel by pixel", 3: f"LZW W={LZW_BITS}", 4: "CRC-32"}
 
 
-def test_symbols(exported: ExportedModel, count: int | None, data_root: Path | None) -> np.ndarray:
+def dataset_symbols(exported: ExportedModel, count: int | None, data_root: Path | None) -> np.ndarray:
     """(n, C_r, H, W) symbols of the test split, as the device computes them."""
     from agilenn_codegen.pipeline.device_model import dataset_images, int8_device_model
     from agilenn_codegen.pipeline.reference import LOCAL_OUTPUT, int8_output_model, remote_quantization
@@ -288,9 +291,10 @@ def markdown(result: dict) -> str:
     ]
     for d in result["device"]:
         lines.append(
-            f"| {d['target']} ({d['cpu']}) | {d['context_whole_per_symbol']:.2f} | {d['context_pixels_per_symbol']:.2f} | "
-            f"{d['context_whole_per_live_symbol']:.2f} | {d['context_whole_per_image']:,.0f} | {d['lzw_per_symbol']:.2f} | "
-            f"{d['lzw_per_image']:,.0f} | {d['crc_per_byte']:.2f} |"
+            f"| {d['target']} ({d['cpu']}) | {d['context_whole_per_symbol']:.2f} | "
+            f"{d['context_pixels_per_symbol']:.2f} | {d['context_whole_per_live_symbol']:.2f} | "
+            f"{d['context_whole_per_image']:,.0f} | {d['lzw_per_symbol']:.2f} | {d['lzw_per_image']:,.0f} | "
+            f"{d['crc_per_byte']:.2f} |"
         )
     dec = result["decoder"]
     lines += [
@@ -327,7 +331,7 @@ def main() -> int:
     codec = ContextCodec(exported.coder, h, w)
     if not codec.uses_native:
         print(f"warning: {native_status().reason}", file=sys.stderr)
-    symbols = test_symbols(exported, args.count, args.data_root)
+    symbols = dataset_symbols(exported, args.count, args.data_root)
     result = {
         "command": "python benchmarks/offload_coder.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
         "machine": f"{platform.machine()} host, Python {platform.python_version()}",

@@ -50,7 +50,7 @@ def command(
         from agilenn_codegen.pipeline.exported import load_exported
 
         root = data_root or (Path(trained.cfg.data.root) if trained.cfg.data.root else None)
-        tables = fit_coder_tables(load_exported(out), images=coder_images, data_root=root)
+        tables = fit_coder_tables(load_exported(out, with_coder=False), images=coder_images, data_root=root)
         meta = write_coder_tables(out, tables)
         typer.echo(
             f"context-coder tables: {len(tables.live_channels)} live channels of {tables.channels}, "

@@ -26,12 +26,13 @@ def command(
     from agilenn_codegen.offload import model_id
     from agilenn_codegen.pipeline.coder_tables import fit_coder_tables, write_coder_tables
     from agilenn_codegen.pipeline.exported import load_exported
+    from agilenn_codegen.server.model import read_meta
 
     if images is not None and images < 1:
         raise UserError(f"--images must be at least 1, got {images}")
     console = Console()
-    exported = load_exported(folder)
-    old_id = exported.model_id
+    exported = load_exported(folder, with_coder=False)  # the tables there, if any, are replaced
+    old_id = model_id(read_meta(folder))
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("training symbols", total=None)
         model = fit_coder_tables(

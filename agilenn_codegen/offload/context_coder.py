@@ -3,9 +3,11 @@
 A range coder with 32-bit range, carry propagation and the tables of :class:`ContextModel`. Symbols are
 coded pixel by pixel, rows top to bottom and columns left to right, and within a pixel: the escape bit
 (when the model has rare channels), the rare channels' symbols if it is 1, then the live channels in
-ascending order. This module is the specification, written for clarity; the device encoder is
-``runtime_c/offload/agilenn_context_encode*.c`` and the server's fast decoder is the same C code built
-for the host (:mod:`agilenn_codegen.offload.native`). All three must agree byte for byte.
+ascending order, each with the row of its context (left and upper neighbour in its channel, whether the
+previous live channel's symbol of the pixel is non-zero). This module is the specification, written for
+clarity; the device encoder is ``runtime_c/offload/agilenn_context_encode*.c`` and the server's fast
+decoder is the same C code built for the host (:mod:`agilenn_codegen.offload.native`). All three must
+agree byte for byte.
 """
 
 from __future__ import annotations
@@ -97,12 +99,16 @@ def context_encode(symbols: np.ndarray, model: ContextModel) -> bytes:
     s = _check_shape(model, symbols)
     _, height, width = s.shape
     k, live, rare = model.alphabet, list(model.live_channels), list(model.rare_channels)
-    # every live symbol's row, from its left and upper neighbours (known in advance on this side)
+    # every live symbol's row, from its left and upper neighbours and the previous live channel's symbol of the
+    # pixel (all known in advance on this side)
     left = np.full_like(s, k)
     left[:, :, 1:] = s[:, :, :-1]
     up = np.full_like(s, k)
     up[:, 1:, :] = s[:, :-1, :]
-    rows = model.map_array().astype(np.int64)[np.arange(len(live))[:, None, None], left[live] * (k + 1) + up[live]]
+    nz = np.zeros((len(live), height, width), np.int64)
+    nz[1:] = s[live[:-1]] != 0
+    context = (left[live] * (k + 1) + up[live]) * 2 + nz
+    rows = model.map_array().astype(np.int64)[np.arange(len(live))[:, None, None], context]
     cum = model.cum_array().astype(np.int64)[rows, s[live]].transpose(1, 2, 0).tolist()  # (H, W, live)
     freq = model.freq_array().astype(np.int64)[rows, s[live]].transpose(1, 2, 0).tolist()
     escaped = (s[rare].any(axis=0) if rare else np.zeros((height, width), bool)).tolist()
@@ -168,8 +174,9 @@ def context_decode(body: bytes, model: ContextModel, height: int, width: int) ->
                         code, rng, pos = _normalize(code, rng, body, pos)
                     if not out[rare, y, x].any():
                         raise ProtocolError("context_escape", f"escape at pixel ({y}, {x}) but every rare symbol is 0")
+            nz = 0  # the previous live channel's symbol of this pixel is non-zero
             for j, c in enumerate(live):
-                row = cmap[j][(line[j][x - 1] if x else k) * (k + 1) + line[j][x]]
+                row = cmap[j][((line[j][x - 1] if x else k) * (k + 1) + line[j][x]) * 2 + nz]
                 r = rng >> precision
                 value = code // r
                 if value >> precision:
@@ -182,6 +189,7 @@ def context_decode(body: bytes, model: ContextModel, height: int, width: int) ->
                 rng = r * freq[row][symbol]
                 line[j][x] = symbol
                 out[c, y, x] = symbol
+                nz = int(symbol != 0)
                 code, rng, pos = _normalize(code, rng, body, pos)
     if context_encode(out, model) != body:
         raise ProtocolError("context_noncanonical", "the body is not the canonical encoding of the symbols it holds")

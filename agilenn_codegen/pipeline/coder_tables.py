@@ -24,6 +24,7 @@ from agilenn_codegen.offload.context_model import (
     ContextModel,
     estimated_body_bytes,
     fit_context_model,
+    nonzero_channels,
 )
 from agilenn_codegen.pipeline.exported import METADATA, ExportedModel
 
@@ -31,13 +32,11 @@ BATCH = 500
 
 
 def training_symbols(
-    exported: ExportedModel,
-    *,
-    images: int | None = None,
-    data_root: Path | None = None,
-    progress: Callable[[int, int], None] | None = None,
-) -> tuple[int, Any]:
-    """(image count, iterator of (B, C_r, H, W) uint8 symbol batches) of the training split."""
+    exported: ExportedModel, *, images: int | None = None, data_root: Path | None = None
+) -> tuple[int, Callable[[Callable[[int, int], None] | None], Any]]:
+    """(image count, ``batches(progress)``: yields the (B, C_r, H, W) uint8 symbol batches of the training
+    split, calling ``progress(done, total)``; each call runs the device model again, so nothing larger than
+    a batch is held)."""
     from agilenn_codegen.pipeline.device_model import dataset_images, int8_device_model
     from agilenn_codegen.pipeline.reference import LOCAL_OUTPUT, int8_output_model, remote_quantization
     from agilenn_codegen.pipeline.symbols import symbol_table
@@ -52,7 +51,7 @@ def training_symbols(
     input_name = session.get_inputs()[0].name
     names = [o.name for o in session.get_outputs()]
 
-    def batches() -> Any:
+    def batches(progress: Callable[[int, int], None] | None = None) -> Any:
         for start in range(0, len(x), BATCH):
             outputs = dict(zip(names, session.run(None, {input_name: x[start : start + BATCH]}), strict=True))
             remote = next(v for k, v in outputs.items() if k != LOCAL_OUTPUT)
@@ -60,7 +59,7 @@ def training_symbols(
                 progress(min(start + BATCH, len(x)), len(x))
             yield table[remote.astype(np.int16) + 128].reshape(-1, *exported.feature_shape)
 
-    return len(x), batches()
+    return len(x), batches
 
 
 def fit_coder_tables(
@@ -70,12 +69,18 @@ def fit_coder_tables(
     data_root: Path | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> ContextModel:
-    """Fit the tables on (the first `images` of) the export's training split."""
-    count, batches = training_symbols(exported, images=images, data_root=data_root, progress=progress)
+    """Fit the tables on (the first `images` of) the export's training split: one pass finds the live
+    channels (non-zero somewhere), a second counts the contexts."""
+    count, batches = training_symbols(exported, images=images, data_root=data_root)
     if count == 0:
         raise UserError(f"{exported.folder}: the training split of {exported.dataset!r} has no images")
-    counts = ContextCounts(exported.alphabet, exported.feature_shape[0])
-    for batch in batches:
+    first = None if progress is None else lambda done, total: progress(done, 2 * total)
+    second = None if progress is None else lambda done, total: progress(total + done, 2 * total)
+    active = np.zeros(exported.feature_shape[0], bool)
+    for batch in batches(first):
+        active |= nonzero_channels(batch)
+    counts = ContextCounts(exported.alphabet, exported.feature_shape[0], np.flatnonzero(active).tolist())
+    for batch in batches(second):
         counts.add(batch)
     fitted = {"dataset": exported.dataset, "split": "train", "images": count}
     model = fit_context_model(counts, fitted=fitted)

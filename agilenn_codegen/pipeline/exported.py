@@ -69,15 +69,20 @@ def is_export_folder(path: Path) -> bool:
     return path.is_dir() and (path / METADATA).is_file()
 
 
-def load_exported(folder: Path, *, device: Path | None = None, remote: Path | None = None) -> ExportedModel:
+def load_exported(
+    folder: Path, *, device: Path | None = None, remote: Path | None = None, with_coder: bool = True
+) -> ExportedModel:
     """Read an export folder; a clear UserError names the file and key when something is missing.
 
     The keys the server also needs are checked by the server's own parser (one reading of
     agilenn.json for both sides). `device`/`remote` override the ONNX files agilenn.json names (a
-    generated library folder keeps its own copies under model/)."""
+    generated library folder keeps its own copies under model/). ``with_coder=False`` leaves out the
+    `coder` tables (for `agilenn fit-coder`, which replaces them, valid or not)."""
     from agilenn_codegen.server.model import parse_spec, read_meta, require_key
 
     meta = read_meta(folder)
+    if not with_coder:
+        meta.pop("coder", None)
     meta_path = folder / METADATA
     spec = parse_spec(meta, meta_path)
     if list(spec.centroids) != sorted(spec.centroids):

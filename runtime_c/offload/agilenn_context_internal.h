@@ -131,7 +131,8 @@ static inline void agilenn_context_no_escape(agilenn_context_encoder_t *enc, uin
 }
 
 /*
- * The live channels' symbols of one pixel: live channel j's symbol is pixel[j] when `coded_order` is
+ * The live channels' symbols of one pixel, each in the context of its left and upper neighbours and of the
+ * previous live channel's symbol (zero or not): live channel j's symbol is pixel[j] when `coded_order` is
  * non-zero (a constant at each call, so each caller gets its own loop), else pixel[live[j] * channel_step]. `up` is the pixel's place in the line buffer
  * (the symbols above it, replaced by its own), `left` its left neighbour's. The coder's state is in
  * *low_io and *range_io and goes through `enc` only around the (rare) renormalisations.
@@ -143,11 +144,12 @@ static inline agilenn_status_t agilenn_context_code_live(agilenn_context_encoder
     const agilenn_context_model_t *m = enc->model;
     const uint32_t K = m->alphabet;
     const uint32_t K1 = K + 1u;
-    const uint32_t map_step = K1 * K1;
+    const uint32_t map_step = K1 * K1 * K; /* the map entries of a channel: [left][up][prev] */
     const uint16_t *live = m->live;
     const uint16_t *map = m->context_map;
     const uint32_t *const cum_freq = m->cum_freq;
     const uint8_t *const up_end = up + m->live_count;
+    uint32_t prev = 0u; /* the previous live channel's symbol of the pixel (0 for the first) */
     uint64_t low = *low_io;
     uint32_t range = *range_io;
     do {
@@ -158,9 +160,10 @@ static inline agilenn_status_t agilenn_context_code_live(agilenn_context_encoder
             *range_io = range;
             return agilenn_context_fail(enc, AGILENN_ERR_ARGUMENT);
         }
-        e = cum_freq[map[*left++ * K1 + *up] + s]; /* the map holds row * K */
+        e = cum_freq[map[(*left++ * K1 + *up) * K + prev] + s]; /* the map holds row * K */
         *up++ = (uint8_t)s;
         map += map_step;
+        prev = s;
         r = range >> AGILENN_CONTEXT_PRECISION;
         low += (uint64_t)r * (e & 0xFFFFu);
         range = r * (e >> 16);

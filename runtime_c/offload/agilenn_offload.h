@@ -105,7 +105,8 @@ agilenn_status_t agilenn_lzw_encode(const agilenn_lzw_params_t *p, const uint8_t
  * The context coder (payload encoding 2): a range coder over fitted tables, symbol by symbol in pixel
  * order (rows top to bottom, columns left to right; per pixel the escape bit, then the live channels).
  * A live channel's symbol is coded with the row chosen by its left and upper neighbours in the same
- * channel, kept in a line buffer of one row (W * live_count bytes). Channels that never held a non-zero
+ * channel, kept in a line buffer of one row (W * live_count bytes), and by whether the previous live
+ * channel's symbol of the pixel is non-zero. Channels that never held a non-zero
  * symbol in training ("rare") cost one escape bit per pixel. Integer-only: no FPU, no divisions.
  */
 
@@ -123,7 +124,7 @@ typedef struct {
     const uint16_t *live;        /**< L channel numbers, ascending */
     const uint16_t *rare;        /**< rare_count channel numbers, ascending */
     const uint8_t *border;       /**< L bytes of value K: the left neighbours of column 0 */
-    const uint16_t *context_map; /**< L * (K+1)^2 entries row * K: [j][left * (K+1) + up] */
+    const uint16_t *context_map; /**< L * (K+1)^2 * K entries row * K: [j][left][up][prev], prev < K */
     const uint32_t *cum_freq;    /**< rows * K entries cum | freq << 16 (freq >= 1): [row * K + s] */
 } agilenn_context_model_t;
 

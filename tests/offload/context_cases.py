@@ -32,7 +32,7 @@ def random_model(
             p[int(rng.integers(0, k))] = 1.0
         rows.append(quantize_frequencies(p, PRECISION))
     rows = list(dict.fromkeys(rows))
-    context_map = tuple(tuple(int(v) for v in rng.integers(0, len(rows), (k + 1) ** 2)) for _ in live)
+    context_map = tuple(tuple(int(v) for v in rng.integers(0, len(rows), 2 * (k + 1) ** 2)) for _ in live)
     return ContextModel(alphabet=k, channels=c, live_channels=live, context_map=context_map, rows=tuple(rows))
 
 

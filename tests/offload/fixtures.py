@@ -22,13 +22,13 @@ from onnx import TensorProto, helper, numpy_helper
 from agilenn_codegen.offload import (
     KIND_REQUEST,
     ContextCodec,
-    ContextCounts,
     ContextModel,
     encode_frames,
     encode_payload,
     fit_context_model,
     model_id,
 )
+from agilenn_codegen.offload.context_model import count_contexts
 
 CENTROIDS = (0.0, 0.75, 1.5, 3.0, 6.0)  # K = 5: raw packing uses 3 bits, so indices 5..7 are invalid
 
@@ -125,10 +125,10 @@ def build_model_dir(
     tables = None
     if coder:
         k = len(set(np.float32(centroids).tolist()))
-        counts = ContextCounts(k, channels)
         rng = np.random.default_rng(seed + 1)
-        counts.add(np.stack([_sparse_map(rng, channels, height, width, k) for _ in range(64)]))
-        tables = fit_context_model(counts)
+        tables = fit_context_model(
+            count_contexts(np.stack([_sparse_map(rng, channels, height, width, k) for _ in range(64)]), k)
+        )
         meta["coder"] = tables.to_json()
     (folder / "agilenn.json").write_text(json.dumps(meta, indent=2) + "\n")
     return TinyModel(

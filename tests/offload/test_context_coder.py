@@ -22,7 +22,7 @@ from agilenn_codegen.offload import (
     fit_context_model,
 )
 from agilenn_codegen.offload import context_coder as coder
-from agilenn_codegen.offload.context_model import PRECISION, quantize_frequencies
+from agilenn_codegen.offload.context_model import PRECISION, count_contexts, quantize_frequencies
 from agilenn_codegen.offload.native import NativeContextCoder, native_status
 from tests.offload.context_cases import random_model, random_symbols
 
@@ -56,9 +56,7 @@ def sparse_maps(rng: np.random.Generator, count: int) -> np.ndarray:
 def tiny() -> tuple[ContextModel, np.ndarray]:
     """Tables fitted on sparse 4x6x6 maps (K=5, channels 1 and 3 rare) and one more such map."""
     rng = np.random.default_rng(7)
-    counts = ContextCounts(5, 4)
-    counts.add(sparse_maps(rng, 50))
-    model = fit_context_model(counts)
+    model = fit_context_model(count_contexts(sparse_maps(rng, 50), 5))
     assert model.rare_channels == (1, 3)
     return model, sparse_maps(rng, 1)[0]
 
@@ -91,20 +89,27 @@ def test_fitting_finds_live_channels_and_follows_the_contexts():
     maps = np.zeros((20, 3, 8, 8), np.uint8)
     maps[:, 0] = rng.integers(0, 3, (20, 8, 8))
     maps[:, 2, :, 1:] = 1  # channel 2: 1 everywhere except column 0
-    counts = ContextCounts(3, 3)
-    counts.add(maps)
+    counts = count_contexts(maps, 3)
     model = fit_context_model(counts, fitted={"images": 20})
     assert model.live_channels == (0, 2) and model.rare_channels == (1,)
     freq = model.freq_array()
     border, k1 = model.alphabet, model.alphabet + 1
+
+    def row(j: int, nz: int, left: int, up: int) -> np.ndarray:  # nz: the previous live channel is non-zero
+        return freq[model.context_map[j][(left * k1 + up) * 2 + nz]]
+
     # channel 2 (j = 1): with a non-zero left neighbour the 1 is nearly certain; in column 0 the 0 is
-    row_after_one = freq[model.context_map[1][1 * k1 + 1]]
-    row_column_0 = freq[model.context_map[1][border * k1 + 0]]  # column 0 below a 0
-    assert row_after_one[1] > 0.99 * (1 << PRECISION) and row_column_0[0] > 0.9 * (1 << PRECISION)
+    assert row(1, 1, 1, 1)[1] > 0.99 * (1 << PRECISION) and row(1, 0, 1, 1)[1] > 0.99 * (1 << PRECISION)
+    assert row(1, 0, border, 0)[0] > 0.9 * (1 << PRECISION)  # column 0 below a 0
     assert freq.min() >= 1 and set(freq.sum(axis=1)) == {1 << PRECISION}
-    # unseen contexts of a live channel use the channel's own distribution
-    assert model.context_map[1][0] == model.context_map[1][2 * k1 + 2]
+    # unseen contexts of a live channel use the channel's own distribution; the first live channel never sees nz = 1
+    assert model.context_map[1][0] == model.context_map[1][(2 * k1 + 2) * 2]
+    assert len(set(model.context_map[0][1::2])) == 1
     assert fit_context_model(counts, fitted={"images": 20}).to_json() == model.to_json()  # deterministic
+    with pytest.raises(ValueError, match="rare"):  # a map with a non-zero symbol in a channel counted as rare
+        bad = ContextCounts(3, 3, [0, 2])
+        bad.add(np.ones((1, 3, 2, 2), np.uint8))
+        fit_context_model(bad)
 
 
 def test_tables_round_trip_through_json():
@@ -198,8 +203,8 @@ def _escape_with_zero_rare_symbols(model: ContextModel, h: int, w: int) -> bytes
             if y == 0 and x == 0:
                 for _ in model.rare_channels:
                     enc.encode(0, 1, coder.RARE_BITS)
-            for j in range(len(model.live_channels)):
-                row = cmap[j][(0 if x else k) * (k + 1) + (0 if y else k)]
+            for j in range(len(model.live_channels)):  # all zero: nz = 0
+                row = cmap[j][((0 if x else k) * (k + 1) + (0 if y else k)) * 2]
                 enc.encode(int(cum[row][0]), int(freq[row][0]), PRECISION)
     return enc.finish()
 

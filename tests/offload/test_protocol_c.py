@@ -17,7 +17,6 @@ from test_protocol_payload import relu6_features, stream_cases
 from agilenn_codegen.offload import (
     KIND_REQUEST,
     ContextCodec,
-    ContextCounts,
     ContextModel,
     context_encode,
     encode_frames,
@@ -27,6 +26,7 @@ from agilenn_codegen.offload import (
     pack_indices,
     raw_bits,
 )
+from agilenn_codegen.offload.context_model import count_contexts
 from agilenn_codegen.targets import build_program, load_target, run_program
 from tests.offload.context_cases import model_blob, random_model, random_symbols
 
@@ -190,9 +190,7 @@ def fitted_cases(rng: np.random.Generator) -> list[Case]:
         out[:, [1, 4, 6]] = 0
         return out
 
-    counts = ContextCounts(5, 8)
-    counts.add(maps(6))
-    model = fit_context_model(counts)
+    model = fit_context_model(count_contexts(maps(6), 5))
     assert model.rare_channels == (1, 4, 6)
     cases = []
     for symbols in maps(3):

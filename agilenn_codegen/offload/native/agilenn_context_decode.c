@@ -72,7 +72,7 @@ int agilenn_context_decode(const agilenn_context_model_t *model, const uint8_t *
         const uint32_t x = pixel % m->width;
         uint8_t *up = line + x * L;
         const uint8_t *left = x != 0u ? up - L : m->border;
-        uint32_t j;
+        uint32_t j, prev = 0u;
         if (where != NULL) {
             *where = pixel;
         }
@@ -107,7 +107,7 @@ int agilenn_context_decode(const agilenn_context_model_t *model, const uint8_t *
             }
         }
         for (j = 0u; j < L; j++) {
-            const uint32_t row = m->context_map[j * K1 * K1 + left[j] * K1 + up[j]]; /* row * K */
+            const uint32_t row = m->context_map[((j * K1 + left[j]) * K1 + up[j]) * K + prev]; /* row * K */
             const uint32_t *entry = m->cum_freq + row;
             const uint32_t r = rd.range >> P;
             const uint32_t value = rd.code / r;
@@ -123,6 +123,7 @@ int agilenn_context_decode(const agilenn_context_model_t *model, const uint8_t *
             normalize(&rd);
             up[j] = (uint8_t)s;
             symbols[(size_t)m->live[j] * plane + pixel] = (uint8_t)s;
+            prev = s;
         }
     }
     if (where != NULL) {

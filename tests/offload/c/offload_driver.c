@@ -13,7 +13,7 @@
  *   2 pack: agilenn_pack_indices at b = W with capacity cap -> u32 status, u32 len, bytes, u32 guard_ok
  *   3 crc:  agilenn_crc32 of the N bytes, chained at byte `cap` -> u32 crc
  * ops 4..6 take a context model after the symbols (`model_id` holds its size in bytes): u16 K, C, H, W,
- * L, R (rare count), rows; u16 live[L], u16 rare[R], u16 map[L * (K+1)^2] (row * K), u32 cum_freq[rows * K]
+ * L, R (rare count), rows; u16 live[L], u16 rare[R], u16 map[L * (K+1)^2 * K] (row * K), u32 cum_freq[rows * K]
  *   4 context payload: agilenn_encode_payload with the model into `cap` bytes (0: the maximum)
  *     -> u32 status, u32 len, payload, u32 guard_ok, u32 line_guard_ok
  *   5 context body: agilenn_context_encode with capacity cap (0 is 0) -> the same fields
@@ -35,9 +35,9 @@ static uint16_t lzw_state[AGILENN_LZW_STATE_WORDS(AGILENN_LZW_MAX_BITS)];
 static uint8_t buffer[AGILENN_PAYLOAD_HEADER_SIZE + MAX_N + GUARD];
 static uint8_t frame[AGILENN_FRAME_MAX_BYTES(65535u) + GUARD];
 
-#define MAX_LIVE 64u
+#define MAX_LIVE 16u
 #define MAX_CHANNELS 64u
-#define MAX_MAP (MAX_LIVE * 17u * 17u)
+#define MAX_MAP (MAX_LIVE * 17u * 17u * 16u)
 #define MAX_ENTRIES 65535u
 #define MAX_LINE 4096u
 static uint8_t model_blob[2u * (7u + MAX_CHANNELS + MAX_MAP) + 4u * MAX_ENTRIES];
@@ -87,7 +87,7 @@ static int read_model(const uint8_t *b, uint32_t size)
     L = get_u16(b + 8);
     R = get_u16(b + 10);
     rows = get_u16(b + 12);
-    n_map = L * (K + 1u) * (K + 1u);
+    n_map = L * (K + 1u) * (K + 1u) * K;
     if (C > MAX_CHANNELS || L > MAX_LIVE || R > MAX_CHANNELS || n_map > MAX_MAP || rows * K > MAX_ENTRIES ||
         size != 14u + 2u * (L + R + n_map) + 4u * rows * K || (uint32_t)get_u16(b + 6) * L > MAX_LINE) {
         return 0;
