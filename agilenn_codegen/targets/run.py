@@ -171,9 +171,14 @@ def instructions_executed(target: Target, executable: Path, cwd: Path, timeout_s
         cmd = qemu_command(target, Path(executable).resolve(), "-d", "in_asm,exec,nochain", "-D", str(fifo))
         result = _run(cmd, Path(cwd), timeout_s)
         if thread.is_alive():
-            # qemu never opened the log (e.g. it failed at start-up): unblock the reader.
-            with open(fifo, "w", encoding="ascii"):
+            # qemu never opened the log (e.g. it failed at start-up): unblock the reader. Non-blocking, because
+            # the reader may finish meanwhile, and a blocking open for writing would then wait forever.
+            try:
+                fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError:  # ENXIO: no reader any more
                 pass
+            else:
+                os.close(fd)
         thread.join(timeout=60)
     if result.timed_out or not counter.ok or thread.is_alive() or counter.total == 0:
         return None
