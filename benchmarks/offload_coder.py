@@ -22,6 +22,7 @@ import argparse
 import json
 import platform
 import shlex
+import subprocess
 import sys
 import tempfile
 import time
@@ -58,7 +59,7 @@ static uint8_t pixels[COUNT * N];   /* the same symbols pixel by pixel, in codin
 static uint8_t crc_data[{crc_bytes}u];
 static uint8_t out[N];
 static uint8_t line[{line_bytes}u];
-static uint16_t lzw_state[AGILENN_LZW_STATE_WORDS({lzw_bits})];
+static uint16_t lzw_state[7u << ({lzw_bits} - 1)]; /* the trie (5 * 2^W B) or --baseline's hash (7 * 2^W B) */
 static const void *volatile keep[4];
 int main(void)
 {{
@@ -191,8 +192,34 @@ def measure_decoder(exported: ExportedModel, symbols: np.ndarray, codec: Context
     return result
 
 
-def measure_device(exported: ExportedModel, symbols: np.ndarray, target_name: str, work: Path) -> dict:
+def baseline_sources(revision: str, work: Path) -> dict[str, Path]:
+    """LZW and CRC-32 as they were at a git revision (for the before/after figures)."""
+    out = {}
+    for name in ("agilenn_lzw_encode.c", "agilenn_crc32.c"):
+        text = subprocess.run(
+            ["git", "-C", str(ROOT), "show", f"{revision}:runtime_c/offload/{name}"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        path = work / "baseline" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        out[name] = path
+    return out
+
+
+def measure_device(
+    exported: ExportedModel,
+    symbols: np.ndarray,
+    target_name: str,
+    work: Path,
+    baseline: dict[str, Path] | None = None,
+) -> dict:
+    """Instructions of the coders on an emulated core; with `baseline`, LZW and CRC-32 from those sources
+    (stages 0, 3, 4 only)."""
     target = load_target(target_name)
+    work.mkdir(parents=True, exist_ok=True)
     count = len(symbols)
     c, h, w = exported.feature_shape
     n = c * h * w
@@ -223,9 +250,11 @@ def measure_device(exported: ExportedModel, symbols: np.ndarray, target_name: st
         f"#define AGILENN_NO_FPU {0 if target.fpu else 1}\n#define AGILENN_USE_DSP {1 if target.dsp else 0}\n"
     )
     sources = [source, *sorted((RUNTIME_C_DIR / "offload").glob("*.c"))]
+    if baseline:
+        sources = [baseline.get(p.name, p) for p in sources]
     includes = [work, RUNTIME_C_DIR / "offload", RUNTIME_C_DIR / "common"]
     counts, totals = {}, {}
-    for stage in (0, *STAGES):
+    for stage in (0, 3, 4) if baseline else (0, *STAGES):
         elf = build_program(
             target, sources, includes, work / f"build{stage}", defines={"STAGE": str(stage)}, output_name=f"h{stage}"
         )
@@ -237,12 +266,21 @@ def measure_device(exported: ExportedModel, symbols: np.ndarray, target_name: st
         if counts[stage] is None:
             raise RuntimeError(f"qemu could not count instructions of stage {stage} on {target_name}")
     k = exported.alphabet
-    expected_context = sum(len(context_encode(s, exported.coder)) for s in symbols)
     expected_lzw = sum(len(lzw_encode(s.reshape(-1), k, LZW_BITS)) for s in symbols)
-    if totals[1] != expected_context or totals[2] != expected_context or totals[3] != expected_lzw:
-        raise RuntimeError(f"{target_name}: the harness's byte counts {totals} differ from the reference")
+    if totals[3] != expected_lzw:
+        raise RuntimeError(f"{target_name}: the harness's LZW bytes {totals[3]} differ from the reference's")
+    per = {stage: counts[stage] - counts[0] for stage in counts if stage}
+    if baseline:
+        return {
+            "target": target_name,
+            "lzw_per_symbol": per[3] / (count * n),
+            "lzw_per_image": per[3] / count,
+            "crc_per_byte": per[4] / (CRC_REPEAT * CRC_BYTES),
+        }
+    expected_context = sum(len(context_encode(s, exported.coder)) for s in symbols)
+    if totals[1] != expected_context or totals[2] != expected_context:
+        raise RuntimeError(f"{target_name}: the harness's context bytes {totals} differ from the reference's")
     live = len(exported.coder.live_channels)
-    per = {stage: counts[stage] - counts[0] for stage in STAGES}
     return {
         "target": target_name,
         "cpu": target.cpu,
@@ -296,6 +334,25 @@ def markdown(result: dict) -> str:
             f"{d['context_whole_per_image']:,.0f} | {d['lzw_per_symbol']:.2f} | {d['lzw_per_image']:,.0f} | "
             f"{d['crc_per_byte']:.2f} |"
         )
+    befores = [d for d in result["device"] if "before" in d]
+    if befores:
+        revision = befores[0]["before"]["revision"]
+        lines += [
+            "",
+            f"LZW and CRC-32 before this change (the sources of git revision `{revision}`: LZW with a hash table "
+            "cleared every inference, CRC-32 bit by bit), on the same data:",
+            "",
+            "| core | LZW per symbol, before / after | LZW per image, before / after | "
+            "CRC-32 per byte, before / after |",
+            "|---|---|---|---|",
+        ]
+        for d in befores:
+            b = d["before"]
+            lines.append(
+                f"| {d['target']} | {b['lzw_per_symbol']:.2f} / {d['lzw_per_symbol']:.2f} | "
+                f"{b['lzw_per_image']:,.0f} / {d['lzw_per_image']:,.0f} | "
+                f"{b['crc_per_byte']:.2f} / {d['crc_per_byte']:.2f} |"
+            )
     dec = result["decoder"]
     lines += [
         "",
@@ -320,6 +377,9 @@ def main() -> int:
     parser.add_argument("--device-images", type=int, default=16, help="test images coded on the emulated cores")
     parser.add_argument("--targets", default="stm32f746,stm32f103")
     parser.add_argument("--decode-seconds", type=float, default=5.0)
+    parser.add_argument(
+        "--baseline", default=None, help="git revision whose LZW and CRC-32 to measure too (the before figures)"
+    )
     parser.add_argument("--data-root", type=Path, default=None)
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "results")
     args = parser.parse_args()
@@ -349,6 +409,10 @@ def main() -> int:
     for name in args.targets.split(","):
         with tempfile.TemporaryDirectory(prefix="agilenn-coder-bench-") as tmp:
             result["device"].append(measure_device(exported, symbols[: args.device_images], name, Path(tmp)))
+            if args.baseline:
+                old = baseline_sources(args.baseline, Path(tmp))
+                before = measure_device(exported, symbols[: args.device_images], name, Path(tmp) / "b", old)
+                result["device"][-1]["before"] = before | {"revision": args.baseline}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "offload-coder.json").write_text(json.dumps(result, indent=2) + "\n")
     (args.out / "offload-coder.md").write_text(markdown(result))

@@ -321,3 +321,31 @@ def test_the_library_name_follows_its_sources():
     files = native_build.source_files()
     assert {p.name for p in files} >= {"agilenn_context_decode.c", "agilenn_context_encode.c", "agilenn_offload.h"}
     assert native_status().library is not None and native_status().library.name == native_build.library_name(files)
+
+
+def test_generated_tables_take_the_flash_table_bytes_says(tmp_path):
+    """templates/context_tables.c.j2 compiled: its arrays' sizes add up to ContextModel.table_bytes()."""
+    from agilenn_codegen.compiler.codegen import environment
+    from agilenn_codegen.paths import RUNTIME_C_DIR
+    from agilenn_codegen.pipeline.coder_tables import context_tables_c
+    from agilenn_codegen.targets import build_program, load_target, run_program
+
+    model = random_model(np.random.default_rng(5), alphabet=5, channels=6, rare=True)
+    tables = environment().from_string(
+        '{% from "context_tables.c.j2" import context_model %}{{ context_model("t", c) }}'
+    )
+    arrays = ["t_live", "t_border", "t_context_map", "t_cum_freq"] + (["t_rare"] if model.rare_channels else [])
+    (tmp_path / "agilenn_config.h").write_text("#define AGILENN_NO_FPU 0\n#define AGILENN_USE_DSP 0\n")
+    (tmp_path / "main.c").write_text(
+        '#include <stdio.h>\n#include "agilenn_offload.h"\n'
+        + tables.render(c=context_tables_c(model, 7, 9))
+        + 'int main(void)\n{\n    printf("%lu %u\\n", (unsigned long)('
+        + " + ".join(f"sizeof {a}" for a in arrays)
+        + "), (unsigned)t_context_model.height);\n    return 0;\n}\n"
+    )
+    target = load_target("host")
+    elf = build_program(
+        target, [tmp_path / "main.c"], [tmp_path, RUNTIME_C_DIR / "offload", RUNTIME_C_DIR / "common"], tmp_path / "b"
+    )
+    result = run_program(target, elf, tmp_path)
+    assert result.returncode == 0 and result.stdout.split() == [str(model.table_bytes()), "7"]
