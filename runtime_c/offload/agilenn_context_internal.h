@@ -25,21 +25,29 @@
 #define AGILENN_CONTEXT_COLD
 #endif
 
-static inline void agilenn_context_put(agilenn_context_encoder_t *enc, uint32_t byte)
+/* A non-zero byte after `zeros` pending zero bytes, or one that does not fit: the rare cases of put. */
+static AGILENN_CONTEXT_COLD void agilenn_context_put_slow(agilenn_context_encoder_t *enc, uint32_t byte)
 {
-    byte &= 0xFFu;
-    if (byte == 0u) {
-        enc->zeros++;
-        return;
-    }
     if (enc->pos > enc->capacity || enc->capacity - enc->pos < enc->zeros + 1u) {
         enc->status = AGILENN_ERR_NO_SPACE;
         return;
     }
-    memset(enc->out + enc->pos, 0, enc->zeros);
-    enc->pos += enc->zeros;
-    enc->zeros = 0u;
+    for (; enc->zeros != 0u; enc->zeros--) {
+        enc->out[enc->pos++] = 0u;
+    }
     enc->out[enc->pos++] = (uint8_t)byte;
+}
+
+static inline void agilenn_context_put(agilenn_context_encoder_t *enc, uint32_t byte)
+{
+    byte &= 0xFFu;
+    if (byte == 0u) {
+        enc->zeros++; /* written only if a non-zero byte follows */
+    } else if (enc->zeros == 0u && enc->pos < enc->capacity) {
+        enc->out[enc->pos++] = (uint8_t)byte;
+    } else {
+        agilenn_context_put_slow(enc, byte);
+    }
 }
 
 /* The held bytes become final, with the carry added. */

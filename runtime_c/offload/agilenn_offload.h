@@ -20,15 +20,15 @@
  *            fragment (section 3). All integers little-endian.
  *
  * Every function works on caller-provided memory (no malloc, no static state), never writes past
- * the capacity it is given, and is reentrant. A typical request (LZW; see agilenn_context_* for the
- * context coder, which the generated pipeline uses by default):
+ * the capacity it is given, and is reentrant. A typical request, with the context coder's tables
+ * `model` (generated from agilenn.json by `agilenn codegen`; for LZW set .max_bits and pass its state):
  *
- *     static uint16_t lzw_state[AGILENN_LZW_STATE_WORDS(12)];
+ *     static uint8_t line[W * LIVE_CHANNELS];    (AGILENN_CONTEXT_LINE_BYTES(&model))
  *     static uint8_t payload[AGILENN_PAYLOAD_MAX_BYTES(N, K)];
  *     static uint8_t frame[AGILENN_FRAME_MAX_BYTES(AGILENN_OFFLOAD_DEFAULT_MAX_FRAGMENT)];
- *     agilenn_payload_params_t pp = {N, K, 12};
+ *     agilenn_payload_params_t pp = {.count = N, .alphabet = K, .context = &model};
  *     agilenn_frame_params_t fp = {AGILENN_OFFLOAD_KIND_REQUEST, MODEL_ID, seq, 1444};
- *     agilenn_encode_payload(&pp, symbols, lzw_state, sizeof lzw_state, payload, sizeof payload, &len);
+ *     agilenn_encode_payload(&pp, symbols, line, sizeof line, payload, sizeof payload, &len);
  *     for (i = 0; i < AGILENN_FRAGMENT_COUNT(len, fp.max_fragment); i++) {
  *         agilenn_frame_write(&fp, payload, len, i, frame, sizeof frame, &n);  send(frame, n);
  *     }
