@@ -6,11 +6,15 @@ Measures, and writes to docs/results/ (JSON + PNG) with the command that produce
 - accuracy on the test set: final (generated C on the host + `agilenn serve` over UDP), local head
   only, remote network only, and the Python int8 pipeline's, plus the float PyTorch model's (from
   agilenn.json); predictions of the C path compared with the Python int8 pipeline image by image;
-- bytes per inference (mean, p95) against raw index packing and unquantized float32 features;
-- device work on the emulated Cortex-M7 (qemu mps2-an500): guest instructions of one inference,
-  split into the network and the payload/frames stages, counted by qemu (startup and I/O excluded by
-  differencing builds); the stack high-water mark (painted stack); flash and static RAM of the
-  library (arm-none-eabi-size of its objects);
+- bytes per inference (mean, p95) with the default context coder, against LZW (W = 12, the same
+  symbols coded by the Python reference), raw index packing and unquantized float32 features;
+- the server's decoder: decodes per second on one core of this machine, over the payloads the
+  generated C sent (decode_request: header checks, the C context decoder, the model checks);
+- device work on the emulated Cortex-M7 (qemu mps2-an500), for the context coder and for LZW: guest
+  instructions of one inference, split into the network, the payload coding and the frames (CRC),
+  counted by qemu (startup and I/O excluded by differencing builds), and the coder's instructions per
+  symbol; the stack high-water mark (painted stack); flash and static RAM of the library
+  (arm-none-eabi-size of its objects);
 - a latency model for the paper's setting: device time = instructions x CPI / 216 MHz (CPI is an
   assumption, reported for 1.0 and 1.5), radio time at 6 Mbps (WiFi) and 270 kbps (the paper's
   low-power radio), server time measured (the server's own receive-to-reply latency, p50).
@@ -25,6 +29,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from agilenn_codegen.cli import main as cli_main  # noqa: E402
+from agilenn_codegen.offload import lzw_encode  # noqa: E402
 from agilenn_codegen.pipeline.device_model import dataset_images  # noqa: E402
 from agilenn_codegen.pipeline.device_run import library_build_inputs, load_library, run_device  # noqa: E402
 from agilenn_codegen.server.thread import ServerThread  # noqa: E402
@@ -65,6 +71,8 @@ int main(void)
     if ({name}_run(image, logits, symbols) != AGILENN_OK) return 4;
 #elif STAGE == 2
     if ({name}_begin(image) != AGILENN_OK) return 4;
+#elif STAGE == 3
+    if ({name}_begin(image) != AGILENN_OK) return 4;
     for (i = 0; i < {name}_fragment_count(); i++) sent += (uint32_t){name}_fragment(i, frame, (int32_t)sizeof frame);
 #endif
     for (p = __stack_limit__; *p == 0xA5A5A5A5u; p++) {{ }}
@@ -78,12 +86,14 @@ int main(void)
 """
 
 
-def measure_device(export: Path, data_root: Path | None, work: Path) -> dict:
-    """Instructions, stack, flash and RAM of one inference on the emulated Cortex-M7."""
+def measure_device(export: Path, data_root: Path | None, work: Path, coder: str = "context") -> dict:
+    """Instructions, stack, flash and RAM of one inference on the emulated Cortex-M7 (averaged over
+    IMAGES test images), with the given payload coder."""
+    work = work / coder
     lib_dir = work / "m7"
     assert (
         cli_main(
-            ["codegen", str(export), "--target", "stm32f746", "--out", str(lib_dir)]
+            ["codegen", str(export), "--target", "stm32f746", "--out", str(lib_dir), "--coder", coder]
             + (["--data-root", str(data_root)] if data_root else [])
         )
         == 0
@@ -98,7 +108,7 @@ def measure_device(export: Path, data_root: Path | None, work: Path) -> dict:
     harness = work / "bench_main.c"
     harness.write_text(BENCH_MAIN.format(name=lib.name, NAME=lib.name.upper()))
     counts, stacks = {}, {}
-    for stage in (0, 1, 2):
+    for stage in (0, 1, 2, 3):
         elf = build_program(
             target,
             [*sources, harness],
@@ -135,13 +145,22 @@ def measure_device(export: Path, data_root: Path | None, work: Path) -> dict:
     size = subprocess.run(["arm-none-eabi-size", "-t", *objects], capture_output=True, text=True, check=True).stdout
     text, data, bss = (int(v) for v in size.strip().splitlines()[-1].split()[:3])
     network = counts[1] - counts[0]
-    pipeline = counts[2] - counts[1]
+    payload = counts[2] - counts[1]
+    frames = counts[3] - counts[2]
+    symbols = lib.manifest["agilenn"]["symbols"]
     return {
-        "instructions": {"network": network, "payload_and_frames": pipeline, "total": network + pipeline},
-        "stack_high_water_bytes": stacks[2],
+        "coder": coder,
+        "instructions": {
+            "network": network,
+            "payload": payload,
+            "frames": frames,
+            "total": network + payload + frames,
+            "payload_per_symbol": payload / symbols,
+        },
+        "stack_high_water_bytes": stacks[3],
         "library_flash_bytes": text + data,
         "library_static_ram_bytes": data + bss,
-        "peak_ram_bytes": data + bss + stacks[2],
+        "peak_ram_bytes": data + bss + stacks[3],
         "manifest": lib.manifest["agilenn"] | {"arena_bytes": lib.manifest["totals"]["arena_bytes"]},
     }
 
@@ -160,19 +179,59 @@ def measure_test_set(export: Path, data_root: Path | None, count: int, work: Pat
     with ServerThread(export) as server:
         report, results = run_device(lib, images, labels, server.address, timeout_ms=2000)
         stats = server.stats.snapshot()
-    return {"report": report.to_json(), "server_stats": stats, "bytes_sent": results.bytes_sent.tolist()}
+        spec = server.handle.model.spec
+    payloads = [b"".join(frame[28:] for frame in frames) for frames in results.frames]
+    return {
+        "report": report.to_json(),
+        "server_stats": stats,
+        "bytes_sent": results.bytes_sent.tolist(),
+        "encodings": {str(e): sum(p[0] == e for p in payloads) for e in (0, 1, 2)},
+        "decoder": measure_decoder(spec, payloads),
+        "lzw": lzw_bytes(lib, images),
+    }
 
 
-def latency_model(device: dict, test: dict) -> dict:
-    """Rows of the latency model: AgileNN as sent (LZW) for two CPI assumptions, and, for comparison at
-    CPI 1.0, the same features sent as raw 3-bit indices and as unquantized float32 values."""
+def measure_decoder(spec: object, payloads: list[bytes], seconds: float = 10.0) -> dict:
+    """decode_request (header checks, the C context decoder, model checks) over the payloads the device
+    sent, round robin, on this thread (one core)."""
+    from agilenn_codegen.server.decoder import decode_request
+
+    assert spec.context is not None and spec.context.uses_native  # type: ignore[attr-defined]
+    count, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        decode_request(spec, payloads[count % len(payloads)])  # type: ignore[arg-type]
+        count += 1
+    elapsed = time.perf_counter() - start
+    return {"decodes": count, "seconds": elapsed, "decodes_per_s": count / elapsed, "payloads": len(payloads)}
+
+
+def lzw_bytes(lib: object, images: np.ndarray) -> dict:
+    """Bytes per inference had the device sent LZW (W = 12, raw when not shorter): the same symbols, coded by
+    the Python reference, + 28 bytes of frame header (one fragment)."""
+    from agilenn_codegen.pipeline.reference import ReferencePipeline
+
+    exported = lib.exported  # type: ignore[attr-defined]
+    reference = ReferencePipeline(exported, exported.device_onnx, lib.table, 12, 1444, coder="lzw")  # type: ignore[attr-defined]
+    raw = 7 + (exported.feature_size * exported.bits_per_index + 7) // 8
+    sizes = []
+    for image in images:
+        symbols = reference.device(image).symbols
+        sizes.append(28 + min(raw, 7 + len(lzw_encode(symbols, exported.alphabet, 12))))
+    return {"bytes_mean": float(np.mean(sizes)), "bytes_p95": float(np.percentile(sizes, 95))}
+
+
+def latency_model(device: dict, lzw_device: dict, test: dict) -> dict:
+    """Rows of the latency model: AgileNN as sent (context coder) for two CPI assumptions, and, for
+    comparison at CPI 1.0, the same features sent with LZW, as raw 3-bit indices and as unquantized
+    float32 values."""
     report = test["report"]
     network = device["instructions"]["network"]
     total = device["instructions"]["total"]
     server_ms = _server_p50_ms(test["server_stats"])
     rows = {}
-    variants = [(f"LZW, CPI {cpi}", total, cpi, report["bytes_mean"]) for cpi in (1.0, 1.5)]
+    variants = [(f"context coder, CPI {cpi}", total, cpi, report["bytes_mean"]) for cpi in (1.0, 1.5)]
     variants += [
+        ("LZW W=12, CPI 1.0", lzw_device["instructions"]["total"], 1.0, test["lzw"]["bytes_mean"]),
         ("raw 3-bit, CPI 1.0", network, 1.0, report["raw_bytes"] + 28),
         ("float32 features, CPI 1.0", network, 1.0, report["float_bytes"]),
     ]
@@ -228,7 +287,7 @@ def plot(rows: dict, path: Path) -> None:
 
 def markdown(result: dict) -> str:
     """The recorded figures as a page (written by this script; nothing is copied by hand)."""
-    test, device = result["test_set"]["report"], result["device"]
+    test, device, lzw = result["test_set"]["report"], result["device"], result["device_lzw"]
     metrics = result.get("float_model_metrics") or {}
     float_acc = metrics.get("acc_final")  # the trainer's evaluation of the float PyTorch model (agilenn export)
     n = test["count"]
@@ -253,31 +312,53 @@ def markdown(result: dict) -> str:
         f"| combined logits equal (bit for bit) | {test['logits_equal_python']}/{n} |",
         f"| frames byte-equal to the Python reference | {test['frames_equal_reference']}/{n} |",
         "",
-        "## Bytes per inference",
-        "| encoding | bytes |",
-        "|---|---|",
-        f"| sent (LZW, W = {test['lzw_bits']}, raw fallback; headers included), mean / p95 | "
-        f"{test['bytes_mean']:,.0f} / {test['bytes_p95']:,.0f} |",
-        f"| raw 3-bit index packing (+ 7-byte header) | {test['raw_bytes']:,} |",
-        f"| unquantized float32 features | {test['float_bytes']:,} |",
+        "## Bytes per inference (frame headers included)",
+        "| encoding | mean | p95 |",
+        "|---|---|---|",
+        f"| sent: context coder (payload encoding 2, raw fallback) | {test['bytes_mean']:,.1f} | "
+        f"{test['bytes_p95']:,.0f} |",
+        f"| LZW, W = 12, raw fallback (the same symbols, Python reference) | "
+        f"{result['test_set']['lzw']['bytes_mean']:,.1f} | {result['test_set']['lzw']['bytes_p95']:,.0f} |",
+        f"| raw 3-bit index packing (+ 7-byte header) | {test['raw_bytes'] + 28:,} | {test['raw_bytes'] + 28:,} |",
+        f"| unquantized float32 features (no header) | {test['float_bytes']:,} | {test['float_bytes']:,} |",
+        "",
+        f"Payload encodings sent: {result['test_set']['encodings']} (0 raw, 1 LZW, 2 context).",
+        "",
+        "## The server's decoder (one core of this machine)",
+        f"`decode_request` (payload header checks, the C context decoder, model checks) over the "
+        f"{result['test_set']['decoder']['payloads']:,} payloads the device sent: "
+        f"**{result['test_set']['decoder']['decodes_per_s']:,.0f} decodes per second**.",
         "",
         "## One inference on the Cortex-M7 (emulated; instructions counted by qemu)",
-        "| measure | value |",
-        "|---|---|",
-        f"| instructions, network (extractor, local head, centroid table) | {device['instructions']['network']:,} |",
-        f"| instructions, payload (LZW/raw) and frames (CRC) | {device['instructions']['payload_and_frames']:,} |",
-        f"| stack high-water mark | {device['stack_high_water_bytes']:,} B |",
-        f"| library flash (text + data, arm-none-eabi-size, -O2) | {device['library_flash_bytes']:,} B |",
-        f"| library static RAM (arena, LZW dictionary, buffers) | {device['library_static_ram_bytes']:,} B |",
-        f"| peak RAM (static + stack) | {device['peak_ram_bytes']:,} B of 320 KB |",
+        "| measure | context coder (default) | LZW, W = 12 |",
+        "|---|---|---|",
+        f"| instructions, network (extractor, local head, symbol table) | {device['instructions']['network']:,} | "
+        f"{lzw['instructions']['network']:,} |",
+        f"| instructions, payload coding | {device['instructions']['payload']:,} | "
+        f"{lzw['instructions']['payload']:,} |",
+        f"| instructions per symbol, payload coding | {device['instructions']['payload_per_symbol']:.2f} | "
+        f"{lzw['instructions']['payload_per_symbol']:.2f} |",
+        f"| instructions, frames (CRC-32) | {device['instructions']['frames']:,} | {lzw['instructions']['frames']:,} |",
+        f"| instructions, total | {device['instructions']['total']:,} | {lzw['instructions']['total']:,} |",
+        f"| stack high-water mark | {device['stack_high_water_bytes']:,} B | {lzw['stack_high_water_bytes']:,} B |",
+        f"| library flash (text + data, arm-none-eabi-size, -O2) | {device['library_flash_bytes']:,} B | "
+        f"{lzw['library_flash_bytes']:,} B |",
+        f"| library static RAM (arena, coder state, buffers) | {device['library_static_ram_bytes']:,} B | "
+        f"{lzw['library_static_ram_bytes']:,} B |",
+        f"| peak RAM (static + stack) | {device['peak_ram_bytes']:,} B of 320 KB | {lzw['peak_ram_bytes']:,} B |",
+        "",
+        "The payload instructions are measured on one test image (the first); "
+        "[offload-coder.md](offload-coder.md) averages the coders over more images and counts the "
+        "streaming (pixel by pixel) encoder and the Cortex-M3 too.",
         "",
         "## Latency model (STM32F746 at 216 MHz)",
         "Device time = instructions x CPI / 216 MHz, with CPI an **assumption** (1.0 and 1.5 shown; the M7",
         "is dual-issue but waits on flash and memory). Radio time = mean bytes x 8 / link rate. Server time is",
         "measured: the server's own receive-to-reply latency (p50) on this machine.",
         "",
-        "The raw and float32 rows send the same features without LZW (raw: the network's instructions only,",
-        "+ 28 bytes of frame header; float32: 4 bytes per feature, no header counted), for comparison.",
+        "The LZW, raw and float32 rows send the same features otherwise (LZW: its own library's instructions and",
+        "bytes; raw: the network's instructions only, + 28 bytes of frame header; float32: 4 bytes per feature,",
+        "no header counted), for comparison.",
         "",
         "| setting | bytes | device ms | radio ms | server ms | total ms |",
         "|---|---|---|---|---|---|",
@@ -302,14 +383,16 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="agilenn-bench-") as tmp:
         work = Path(tmp)
         device = measure_device(args.export, args.data_root, work)
+        lzw_device = measure_device(args.export, args.data_root, work, "lzw")
         test = measure_test_set(args.export, args.data_root, args.count, work)
-    rows = latency_model(device, test)
+    rows = latency_model(device, lzw_device, test)
     meta = json.loads((args.export / "agilenn.json").read_text())
     result = {
         "command": "python benchmarks/agilenn_pipeline.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
         "export": str(args.export),
         "float_model_metrics": meta.get("metrics"),
         "device": device,
+        "device_lzw": lzw_device,
         "test_set": {k: v for k, v in test.items() if k != "bytes_sent"},
         "latency_model": rows,
     }
@@ -318,7 +401,13 @@ def main() -> int:
     (args.out / "agilenn-pipeline.md").write_text(markdown(result))
     print(
         json.dumps(
-            {"device": {k: v for k, v in device.items() if k != "manifest"}, "test": test["report"], "latency": rows},
+            {
+                "device": {k: v for k, v in device.items() if k != "manifest"},
+                "device_lzw": {k: v for k, v in lzw_device.items() if k != "manifest"},
+                "test": test["report"],
+                "decoder": test["decoder"],
+                "latency": rows,
+            },
             indent=2,
         )
     )

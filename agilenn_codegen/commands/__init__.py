@@ -18,6 +18,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("train", "train"),
     ("evaluate", "evaluate"),
     ("export", "export"),
+    ("fit_coder", "fit-coder"),
     ("serve", "serve"),
     ("device", "device"),
 )

@@ -48,8 +48,14 @@ def command(
     data_root: Path = typer.Option(
         None, "--data-root", help="AgileNN folder: where the data set named in agilenn.json lives (calibration)."
     ),
+    coder: str = typer.Option(
+        "context",
+        "--coder",
+        help="AgileNN folder: payload coding: context (the context coder, tables from `agilenn fit-coder`), "
+        "lzw, or raw. Raw packing is sent whenever coding would not make the payload shorter.",
+    ),
     lzw_bits: int = typer.Option(
-        None, "--lzw-bits", help="AgileNN folder: LZW dictionary code width 9..16, 0 = raw only (default: by RAM)."
+        None, "--lzw-bits", help="AgileNN folder, --coder lzw: code width 9..16, 0 = raw only (default: by RAM)."
     ),
     input_mean: str = typer.Option(
         None,
@@ -100,7 +106,7 @@ def command(
                 "--input-mean/--input-std/--input-scale: an export folder's normalisation is in agilenn.json"
             )
         _codegen_pipeline(
-            console, model, tgt, out, force, name, calibration, data_root, lzw_bits, allow_overflow, kernels
+            console, model, tgt, out, force, name, calibration, data_root, coder, lzw_bits, allow_overflow, kernels
         )
         return
     if model.is_dir():
@@ -164,17 +170,18 @@ def _codegen_pipeline(
     name: str | None,
     calibration: Path | None,
     data_root: Path | None,
+    coder: str,
     lzw_bits: int | None,
     allow_overflow: bool,
     kernels: str,
 ) -> None:
     from agilenn_codegen.commands.output_paths import CODEGEN, OutputFolder
-    from agilenn_codegen.pipeline.codegen import check_lzw_bits, generate_pipeline, pipeline_library_name
+    from agilenn_codegen.pipeline.codegen import check_coder, generate_pipeline, pipeline_library_name
     from agilenn_codegen.pipeline.exported import load_exported
 
     exported = load_exported(folder)
     lib_name = pipeline_library_name(exported, name)
-    check_lzw_bits(lzw_bits)
+    check_coder(exported, coder, lzw_bits)
     if calibration is not None and not calibration.is_file():
         raise UserError(f"--calibration {calibration}: no such file")
     if data_root is not None and not data_root.exists():
@@ -182,6 +189,8 @@ def _codegen_pipeline(
     inputs = [folder, exported.device_onnx, exported.remote_onnx, *([calibration] if calibration else [])]
     output = OutputFolder(out, CODEGEN, force=force, inputs=inputs)
     command_line = f"agilenn codegen {shlex.quote(str(folder))} --target {tgt.name} --out {shlex.quote(str(out))}"
+    if coder != "context":
+        command_line += f" --coder {coder}"
     if kernels != "fast":
         command_line += f" --kernels {kernels}"
     with console.status("quantizing and compiling the device model..."), output as stage:
@@ -193,16 +202,17 @@ def _codegen_pipeline(
             name=lib_name,
             calibration=calibration,
             data_root=data_root,
+            coder=coder,
             lzw_bits=lzw_bits,
             allow_overflow=allow_overflow,
             kernels=kernels,
         )
     info = library.manifest["agilenn"]
     totals = library.manifest["totals"]
+    coding = f"LZW {info['lzw_bits']} bits" if info["coder"] == "lzw" and info["lzw_bits"] else f"{info['coder']} coder"
     console.print(
         f"[bold green]generated[/] AgileNN device library {library.name} for {tgt.name} in {out}: "
         f"{totals['macs']:,} MACs, arena {totals['arena_bytes']:,} B, constants {totals['const_bytes']:,} B, "
-        f"{info['symbols']:,} remote symbols/inference, LZW {info['lzw_bits'] or 'off'} bits, "
-        f"RAM total {info['ram_bytes_total']:,} B"
+        f"{info['symbols']:,} remote symbols/inference, {coding}, RAM total {info['ram_bytes_total']:,} B"
     )
     console.print(f"device API in {out}/{library.name}_agilenn.h; server: agilenn serve {folder}", markup=False)

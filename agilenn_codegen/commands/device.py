@@ -87,7 +87,10 @@ def command(
         ("replies refused by the device (malformed, stale, non-finite)", f"{result.rejected_replies:,}"),
         ("frames byte-equal to the Python reference", f"{result.frames_equal_reference}/{n}"),
         ("predictions equal to the Python pipeline", f"{result.predictions_equal_python}/{n}"),
-        ("bytes sent per inference, mean / p95", f"{result.bytes_mean:,.0f} / {result.bytes_p95:,.0f}"),
+        (
+            f"bytes sent per inference ({result.coder} coder), mean / p95",
+            f"{result.bytes_mean:,.0f} / {result.bytes_p95:,.0f}",
+        ),
         ("  raw index packing would send", f"{result.raw_bytes:,}"),
         ("  unquantized float32 features would send", f"{result.float_bytes:,}"),
         (f"device time per image ({clock}), mean", f"{result.device_ms_mean:.3f} ms"),

@@ -31,6 +31,19 @@ def command(
             "other files kept).",
         ),
     ] = False,
+    coder_tables: Annotated[
+        bool,
+        typer.Option(
+            "--coder-tables/--no-coder-tables",
+            help="Fit the context coder's tables on the training data (as `agilenn fit-coder` does).",
+        ),
+    ] = True,
+    coder_images: Annotated[
+        int | None, typer.Option("--coder-images", help="Fit the tables on the first N training images (default: all).")
+    ] = None,
+    data_root: Annotated[
+        Path | None, typer.Option("--data-root", help="Where the training data lives (default: as trained).")
+    ] = None,
 ) -> None:
     """Export a trained AgileNN (BN folded, split conv instead of Slice, mapping layer folded)."""
     from agilenn_codegen.commands.output_paths import EXPORT, OutputFolder
@@ -39,6 +52,8 @@ def command(
 
     if alpha is not None and not 0.0 <= alpha <= 1.0:
         raise UserError("--alpha must be between 0 and 1")
+    if coder_images is not None and coder_images < 1:
+        raise UserError(f"--coder-images must be at least 1, got {coder_images}")
     folder = OutputFolder(out, EXPORT, force=force, inputs=[run])
     trained = load_trained(run)
     metrics = None
@@ -49,6 +64,17 @@ def command(
         meta = export_model(trained.model, trained.cfg, trained.data_info, stage, alpha=alpha, metrics=metrics,
                             channel_order=order)  # fmt: skip
     check = meta["verification"]
+    if coder_tables:
+        from agilenn_codegen.pipeline.coder_tables import fit_coder_tables, write_coder_tables
+        from agilenn_codegen.pipeline.exported import load_exported
+
+        root = data_root or (Path(trained.cfg.data.root) if trained.cfg.data.root else None)
+        tables = fit_coder_tables(load_exported(out, with_coder=False), images=coder_images, data_root=root)
+        meta = write_coder_tables(out, tables)
+        typer.echo(
+            f"context-coder tables: {len(tables.live_channels)} live channels of {tables.channels}, "
+            f"{len(tables.rows)} rows, fitted on {tables.fitted['images']} training images"
+        )
     typer.echo(
         f"wrote {out}/device.onnx, remote.onnx, agilenn.json (k={meta['split']['k']}, "
         f"{meta['quantizer']['num_centroids']} centroids, alpha={meta['combiner']['alpha']:.4f}; "

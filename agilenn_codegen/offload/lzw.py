@@ -25,11 +25,11 @@ def code_width(index: int, alphabet: int, max_bits: int) -> int:
 
 
 def lzw_dictionary_bytes(max_bits: int) -> int:
-    """Device RAM of the C encoder's state for code width W: ``2**W`` entries of (prefix u16, symbol u8)
-    plus a hash table of ``2**(W+1)`` u16 slots, i.e. ``7 * 2**W`` bytes (AGILENN_LZW_STATE_BYTES)."""
+    """Device RAM of the C encoder's state for code width W: a trie of ``2**W`` entries (first child u16,
+    next sibling u16, symbol u8), i.e. ``5 * 2**W`` bytes (AGILENN_LZW_STATE_BYTES)."""
     if not MIN_BITS <= max_bits <= MAX_BITS:
         raise ValueError(f"max_bits must be in {MIN_BITS}..{MAX_BITS}, got {max_bits}")
-    return 7 << max_bits
+    return 5 << max_bits
 
 
 def lzw_encode(symbols: np.ndarray, alphabet: int, max_bits: int) -> bytes:

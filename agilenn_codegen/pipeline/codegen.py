@@ -1,9 +1,10 @@
 """Generate the AgileNN device library from an export folder.
 
 The network part goes through the ordinary compiler, with one change made on the IR: the remote
-output's DequantizeLinear becomes the centroid table, so the network writes centroid indices. The
-pipeline (payload encoder, framing, alpha combiner, the begin/finish API and `_infer` over
-agilenn_port.h) comes from templates/pipeline*.j2. A host runner for `agilenn device` is
+output's DequantizeLinear becomes the symbol table, so the network writes symbols (indices of the
+distinct centroid values). The pipeline (payload coder, framing, alpha combiner, the begin/finish API
+and `_infer` over agilenn_port.h) comes from templates/pipeline*.j2; the context coder's tables (from
+agilenn.json `coder`) from templates/context_tables.c.j2. A host runner for `agilenn device` is
 written beside it.
 """
 
@@ -24,7 +25,8 @@ from agilenn_codegen.compiler.library_name import choose_library_name
 from agilenn_codegen.compiler.manifest import check_fit
 from agilenn_codegen.compiler.pixels import from_agilenn_meta
 from agilenn_codegen.errors import UserError
-from agilenn_codegen.offload import DEFAULT_MAX_FRAGMENT, HEADER_SIZE
+from agilenn_codegen.offload import DEFAULT_MAX_FRAGMENT, HEADER_SIZE, lzw_dictionary_bytes
+from agilenn_codegen.pipeline.coder_tables import context_tables_c
 from agilenn_codegen.pipeline.device_model import int8_device_model
 from agilenn_codegen.pipeline.exported import ExportedModel
 from agilenn_codegen.pipeline.reference import REMOTE_OUTPUT
@@ -32,6 +34,7 @@ from agilenn_codegen.pipeline.symbols import attach_symbol_output
 
 STACK_RESERVE = 8 * 1024  # bytes left for the application's stack when sizing the LZW dictionary
 LZW_BITS_CHOICES = (12, 11, 10, 9)
+CODERS = ("context", "lzw", "raw")  # payload coding: context coder (default), LZW, raw packing only
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,7 @@ class PipelineLibrary:
     exported: ExportedModel
     int8_model: Path
     table: np.ndarray
+    coder: str  # one of CODERS
     lzw_bits: int
     max_fragment: int
     manifest: dict
@@ -76,9 +80,26 @@ def choose_lzw_bits(target: TargetLike, fixed_ram: int, requested: int | None) -
     if checked is not None:
         return checked
     for bits in LZW_BITS_CHOICES:
-        if fixed_ram + (7 << bits) + STACK_RESERVE <= target.ram_bytes:
+        if fixed_ram + lzw_dictionary_bytes(bits) + STACK_RESERVE <= target.ram_bytes:
             return bits
     return 0
+
+
+def check_coder(exported: ExportedModel, coder: str, lzw_bits: int | None) -> None:
+    """Refuse a coder the export cannot use, naming the fix (before any work)."""
+    check_lzw_bits(lzw_bits)
+    if coder not in CODERS:
+        raise UserError(f"--coder {coder}: must be one of {', '.join(CODERS)}")
+    if coder == "context":
+        if exported.coder is None:
+            raise UserError(
+                f"{exported.folder / 'agilenn.json'} has no context-coder tables (key 'coder')",
+                hint=f"fit them with `agilenn fit-coder {exported.folder}`, or pass --coder lzw",
+            )
+        if lzw_bits is not None:
+            raise UserError("--lzw-bits applies to --coder lzw only")
+    if coder == "raw" and lzw_bits not in (None, 0):
+        raise UserError("--lzw-bits applies to --coder lzw only")
 
 
 def generate_pipeline(
@@ -90,13 +111,14 @@ def generate_pipeline(
     name: str | None = None,
     calibration: Path | None = None,
     data_root: Path | None = None,
+    coder: str = "context",
     lzw_bits: int | None = None,
     max_fragment: int = DEFAULT_MAX_FRAGMENT,
     allow_overflow: bool = False,
     kernels: str = "fast",
 ) -> PipelineLibrary:
     lib_name = pipeline_library_name(exported, name)
-    bits_requested = check_lzw_bits(lzw_bits)
+    check_coder(exported, coder, lzw_bits)
     work = out_dir / "model"
     int8 = int8_device_model(exported, work, calibration=calibration, data_root=data_root)
     tables: list[np.ndarray] = []
@@ -109,19 +131,23 @@ def generate_pipeline(
     graph = compile_model(int8, prepare=attach)
     image_size = int(np.prod(exported.input_shape))
     feature_size = exported.feature_size
-    payload_max = payload_max_bytes(feature_size, exported.num_centroids)
+    payload_max = payload_max_bytes(feature_size, exported.alphabet)
     frame_max = HEADER_SIZE + min(max_fragment, max(payload_max, 2 + 4 * exported.num_classes))
     assert graph.memory is not None
     fixed_ram = (
         graph.memory.arena_bytes + feature_size + payload_max + frame_max + 4 * exported.num_classes + 4 * image_size
     )
-    bits = choose_lzw_bits(target, fixed_ram, bits_requested)
+    bits = choose_lzw_bits(target, fixed_ram, lzw_bits) if coder == "lzw" else 0
     pipeline_files = [f"{lib_name}_agilenn.c", f"{lib_name}_agilenn_infer.c"]
+    height, width = exported.feature_shape[1:]
+    context = context_tables_c(exported.coder, height, width) if coder == "context" and exported.coder else None
+    line_bytes = width * len(context["live"]) if context else 0
 
     buffers = {
         "symbols": feature_size,
         "payload": payload_max,
-        "lzw_state": (7 << bits) if bits else 0,
+        "lzw_state": lzw_dictionary_bytes(bits) if bits else 0,
+        "context_line": line_bytes,
         "frame (infer)": frame_max,
         "local_logits": 4 * exported.num_classes,
         "image (caller)": 4 * image_size,
@@ -159,6 +185,10 @@ def generate_pipeline(
         "image_size": image_size,
         "feature_size": feature_size,
         "num_centroids": exported.num_centroids,
+        "alphabet": exported.alphabet,
+        "coder": coder,
+        "context": context,
+        "context_line_bytes": line_bytes,
         "lzw_bits": bits,
         "payload_max": payload_max,
         "max_fragment": max_fragment,
@@ -193,8 +223,11 @@ def generate_pipeline(
         "feature_shape": list(exported.feature_shape),
         "symbols": feature_size,
         "centroids": list(exported.centroids),
+        "symbol_values": list(exported.symbol_values),
         "symbol_table": [int(v) for v in tables[0]],
         "alpha": exported.alpha,
+        "coder": coder,
+        "context_tables_bytes": exported.coder.table_bytes() if context and exported.coder else 0,
         "lzw_bits": bits,
         "max_fragment": max_fragment,
         "buffers": buffers,
@@ -203,4 +236,4 @@ def generate_pipeline(
         "remote_model": "model/remote.onnx",
     }
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-    return PipelineLibrary(network, graph, exported, int8, tables[0], bits, max_fragment, manifest, runner)
+    return PipelineLibrary(network, graph, exported, int8, tables[0], coder, bits, max_fragment, manifest, runner)

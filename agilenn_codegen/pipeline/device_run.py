@@ -219,6 +219,7 @@ class DeviceReport:
     device_ms_mean: float
     wait_ms_mean: float
     wait_ms_p95: float
+    coder: str
     lzw_bits: int
     rejected_replies: int  # replies the generated C refused (malformed, forged, stale, non-finite logits)
 
@@ -271,7 +272,12 @@ def compare_results(lib: LibraryInfo, images: np.ndarray, labels: np.ndarray, re
     count = images.shape[0]
     info = lib.manifest["agilenn"]
     reference = ReferencePipeline(
-        lib.exported, lib.exported.device_onnx, lib.table, info["lzw_bits"], info["max_fragment"]
+        lib.exported,
+        lib.exported.device_onnx,
+        lib.table,
+        info["lzw_bits"],
+        info["max_fragment"],
+        coder=info.get("coder", "lzw"),
     )
     from agilenn_codegen.reference import ort_session
 
@@ -309,6 +315,7 @@ def compare_results(lib: LibraryInfo, images: np.ndarray, labels: np.ndarray, re
         device_ms_mean=float(res.device_ms.mean()),
         wait_ms_mean=float(res.wait_ms.mean()),
         wait_ms_p95=float(np.percentile(res.wait_ms, 95)),
+        coder=str(info.get("coder", "lzw")),
         lzw_bits=int(info["lzw_bits"]),
         rejected_replies=int(res.rejected.sum()),
     )

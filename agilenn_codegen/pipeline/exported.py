@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from agilenn_codegen.errors import UserError
+from agilenn_codegen.offload.context_model import ContextModel
 
 METADATA = "agilenn.json"
 
@@ -29,13 +30,28 @@ class ExportedModel:
     std: tuple[float, ...]
     resize: int | None
 
+    coder: ContextModel | None = None  # agilenn.json `coder`: the context coder's tables
+
     @property
     def num_centroids(self) -> int:
         return len(self.centroids)
 
     @property
+    def symbol_values(self) -> tuple[float, ...]:
+        """The alphabet: the distinct centroid values, ascending (float32 values as Python floats)."""
+        from agilenn_codegen.pipeline.symbols import symbol_values
+
+        return tuple(float(v) for v in symbol_values(self.centroids))
+
+    @property
+    def alphabet(self) -> int:
+        """K: the number of distinct centroid values."""
+        return len(self.symbol_values)
+
+    @property
     def bits_per_index(self) -> int:
-        return max(1, math.ceil(math.log2(len(self.centroids))))
+        """Raw packing bits per symbol: max(1, ceil(log2 K))."""
+        return max(1, math.ceil(math.log2(self.alphabet)))
 
     @property
     def feature_size(self) -> int:
@@ -53,17 +69,23 @@ def is_export_folder(path: Path) -> bool:
     return path.is_dir() and (path / METADATA).is_file()
 
 
-def load_exported(folder: Path, *, device: Path | None = None, remote: Path | None = None) -> ExportedModel:
+def load_exported(
+    folder: Path, *, device: Path | None = None, remote: Path | None = None, with_coder: bool = True
+) -> ExportedModel:
     """Read an export folder; a clear UserError names the file and key when something is missing or wrong.
 
     The keys the server also needs are checked by the server's own parser (one reading of
     agilenn.json for both sides); the files it names must lie inside the folder. Both ONNX files
     are parsed and checked here, and their inputs and outputs compared with agilenn.json, so a
     truncated or mismatched file is refused before any work. `device`/`remote` override the files
-    agilenn.json names (a generated library folder keeps its own copies under model/)."""
+    agilenn.json names (a generated library folder keeps its own copies under model/).
+    ``with_coder=False`` leaves out the `coder` tables (for `agilenn fit-coder`, which replaces them,
+    valid or not)."""
     from agilenn_codegen.server.model import confined_file, parse_spec, read_meta, require_key
 
     meta = read_meta(folder)
+    if not with_coder:
+        meta.pop("coder", None)
     meta_path = folder / METADATA
     spec = parse_spec(meta, meta_path)
     if list(spec.centroids) != sorted(spec.centroids):
@@ -102,6 +124,7 @@ def load_exported(folder: Path, *, device: Path | None = None, remote: Path | No
         mean=_numbers(norm, meta_path, "mean", input_shape[0]),
         std=_numbers(norm, meta_path, "std", input_shape[0], positive=True),
         resize=resize,
+        coder=spec.coder,
     )
 
 

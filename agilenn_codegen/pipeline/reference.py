@@ -1,7 +1,7 @@
 """The Python reference of the device pipeline: what the generated C must send and decide, byte for byte.
 
 onnxruntime runs the int8 device network (with the remote output kept in int8); the same symbol
-table, payload encoder (raw/LZW) and framing as the C code follow; the combiner is
+table, payload encoder (context coder, LZW or raw) and framing as the C code follow; the combiner is
 `alpha * local + (1 - alpha) * remote` in float32, two products and one sum, each rounded once.
 """
 
@@ -15,6 +15,7 @@ import numpy as np
 from agilenn_codegen.offload import (
     KIND_REPLY,
     KIND_REQUEST,
+    ContextCodec,
     ProtocolError,
     decode_frame,
     decode_reply,
@@ -48,6 +49,22 @@ def int8_output_model(int8_model: Path, output: str = REMOTE_OUTPUT) -> bytes:
             out.name = source
             out.type.tensor_type.elem_type = onnx.TensorProto.INT8
     return model.SerializeToString()
+
+
+def remote_quantization(int8_model: Path, output: str = REMOTE_OUTPUT) -> tuple[float, int]:
+    """(scale, zero point) of the DequantizeLinear that produces `output` (what the symbol table maps)."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(int8_model))
+    producer = next((n for n in model.graph.node if output in n.output), None)
+    if producer is None or producer.op_type != "DequantizeLinear":
+        raise ValueError(f"output '{output}' is not produced by DequantizeLinear")
+    inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    scale, zero_point = (inits.get(name) for name in producer.input[1:3])
+    if scale is None or zero_point is None or scale.size != 1 or zero_point.size != 1:
+        raise ValueError(f"the DequantizeLinear of '{output}' needs constant per-tensor scale and zero point")
+    return float(scale.reshape(())), int(zero_point.reshape(()))
 
 
 @dataclass(frozen=True)
@@ -89,14 +106,28 @@ def argmax_first(logits: np.ndarray) -> int:
 
 class ReferencePipeline:
     def __init__(
-        self, exported: ExportedModel, int8_model: Path, table: np.ndarray, max_bits: int, max_fragment: int
+        self,
+        exported: ExportedModel,
+        int8_model: Path,
+        table: np.ndarray,
+        max_bits: int,
+        max_fragment: int,
+        *,
+        coder: str = "lzw",
     ) -> None:
+        """`coder` is the library's payload coding (manifest.json `agilenn.coder`): "context" (the tables in
+        agilenn.json), "lzw" (with `max_bits`) or "raw"."""
         from agilenn_codegen.reference import ort_session
 
         self.exported = exported
         self.table = table
-        self.max_bits = max_bits
+        self.max_bits = max_bits if coder == "lzw" else 0
         self.max_fragment = max_fragment
+        self.context: ContextCodec | None = None
+        if coder == "context":
+            if exported.coder is None:
+                raise ValueError(f"{exported.folder}: coder 'context' but agilenn.json has no coder tables")
+            self.context = ContextCodec(exported.coder, *exported.feature_shape[1:])
         source = int8_output_model(int8_model)
         self.session = ort_session(source)
         self.output_names = [o.name for o in self.session.get_outputs()]
@@ -107,12 +138,12 @@ class ReferencePipeline:
         local = np.asarray(outputs[LOCAL_OUTPUT], np.float32).reshape(-1)
         remote_q = next(v for k, v in outputs.items() if k != LOCAL_OUTPUT)
         symbols = features_to_symbols(remote_q, self.table)
-        payload = encode_payload(symbols, self.exported.num_centroids, self.max_bits)
+        payload = encode_payload(symbols, self.exported.alphabet, self.max_bits, context=self.context)
         return DeviceStep(local, symbols, payload)
 
     def frames(self, seq: int, payload: bytes) -> list[bytes]:
         return encode_frames(KIND_REQUEST, self.exported.model_id, seq, payload, self.max_fragment)
 
     def remote_input(self, symbols: np.ndarray) -> np.ndarray:
-        centroids = np.asarray(self.exported.centroids, np.float32)
-        return centroids[symbols].reshape(1, *self.exported.feature_shape)
+        values = np.asarray(self.exported.symbol_values, np.float32)
+        return values[symbols].reshape(1, *self.exported.feature_shape)

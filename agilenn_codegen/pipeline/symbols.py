@@ -1,9 +1,12 @@
-"""The remote-feature quantizer: int8 feature value -> nearest-centroid index, as a 256-entry table.
+"""The remote-feature quantizer: int8 feature value -> symbol, as a 256-entry table.
 
-Computed at compile time so that it equals the trainer's rule on the dequantized value exactly:
-index = argmin_j |x - centroids[j]| in float32 with x = (float)(v - zp) * scale, ties to the lower
-index. The table then replaces the remote output's DequantizeLinear in the device graph, so the
-network writes centroid indices in the caller's (channel, row, column) order in one pass.
+The symbols are the indices of the **distinct** centroid values, sorted (the trainer's k-means may
+leave several centroids equal: the shipped model has 8 centroids and 5 distinct values, so K = 5).
+The table is computed at compile time so that it equals the trainer's rule on the dequantized value
+exactly: the value nearest to x = (float)(v - zp) * scale in float32, ties to the lower value (the
+trainer's argmin over sorted centroids, where equal centroids are equally near). The table then
+replaces the remote output's DequantizeLinear in the device graph, so the network writes symbols in
+the caller's (channel, row, column) order in one pass; the server maps symbol s back to values[s].
 """
 
 from __future__ import annotations
@@ -18,15 +21,21 @@ from agilenn_codegen.compiler.numerics import dequantize_f32
 from agilenn_codegen.errors import UserError
 
 
+def symbol_values(centroids: Sequence[float]) -> np.ndarray:
+    """The alphabet: the distinct centroid values as float32, ascending; symbol s stands for values[s]."""
+    return np.unique(np.asarray(centroids, np.float32))
+
+
 def nearest_centroid(values: np.ndarray, centroids: Sequence[float]) -> np.ndarray:
-    """Index of the nearest centroid of each float32 value; ties go to the lower index."""
-    c = np.asarray(centroids, np.float32)
+    """Symbol (index into :func:`symbol_values`) of the distinct centroid value nearest to each float32
+    value; ties go to the lower value."""
+    c = symbol_values(centroids)
     distance = np.abs(values.astype(np.float32)[..., None] - c)
     return np.argmin(distance, axis=-1).astype(np.uint8)
 
 
 def symbol_table(scale: float, zero_point: int, centroids: Sequence[float]) -> np.ndarray:
-    """table[v + 128] = index of the centroid nearest to the dequantized int8 value v."""
+    """table[v + 128] = symbol of the distinct centroid value nearest to the dequantized int8 value v."""
     values = dequantize_f32(np.arange(-128, 128, dtype=np.int32).astype(np.int8), scale, zero_point)
     return nearest_centroid(values, centroids)
 

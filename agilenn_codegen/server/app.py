@@ -287,6 +287,10 @@ def load_model(model_dir: Path, options: ServerOptions) -> ServedModel:
     """Load and check the model folder, and decide whether batching is safe (bit-identical)."""
     options.validate()
     model = ServedModel(Path(model_dir), threads=options.threads)
+    if model.spec.context is not None and not model.spec.context.uses_native:
+        from agilenn_codegen.offload.native import native_status
+
+        log.warning("context-coded payloads use the slow pure-Python decoder: %s", native_status().reason)
     if options.batch_max > 1 and model.dynamic_batch and options.check_batching:
         if not model.check_batching(options.batch_max):
             log.warning(

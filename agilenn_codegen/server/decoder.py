@@ -116,12 +116,12 @@ class RequestDecoder:
 
 def decode_request(spec: ModelSpec, payload: bytes) -> np.ndarray:
     """Payload -> symbols (N,) checked against the model; raises ProtocolError or RequestError."""
-    symbols, alphabet = decode_payload(payload, max_symbols=spec.num_symbols)
+    symbols, alphabet = decode_payload(payload, max_symbols=spec.num_symbols, context=spec.context)
     symbols = np.asarray(symbols)
     if symbols.shape != (spec.num_symbols,):
         raise RequestError("wrong_size", f"{symbols.size} symbols, the model takes {spec.num_symbols}")
-    if int(alphabet) != spec.num_centroids:
-        raise RequestError("wrong_alphabet", f"alphabet {alphabet}, the model has {spec.num_centroids} centroids")
-    if symbols.size and int(symbols.max()) >= spec.num_centroids:
-        raise RequestError("bad_symbol", f"symbol {int(symbols.max())} >= {spec.num_centroids}")
+    if int(alphabet) != spec.alphabet:
+        raise RequestError("wrong_alphabet", f"alphabet {alphabet}, the model has {spec.alphabet} distinct centroids")
+    if symbols.size and int(symbols.max()) >= spec.alphabet:
+        raise RequestError("bad_symbol", f"symbol {int(symbols.max())} >= {spec.alphabet}")
     return symbols

@@ -8,6 +8,8 @@ the float32 feature map that remote.onnx takes and runs it, one sample or a batc
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -17,6 +19,8 @@ from typing import Any
 import numpy as np
 
 from agilenn_codegen.errors import UserError
+from agilenn_codegen.offload.context_coder import ContextCodec
+from agilenn_codegen.offload.context_model import ContextModel
 
 META_FILE = "agilenn.json"
 
@@ -30,8 +34,16 @@ class ModelSpec:
     channels: int
     height: int
     width: int
-    centroids: np.ndarray = field(repr=False)  # float32, shape (K,), sorted
+    centroids: np.ndarray = field(repr=False)  # float32, as agilenn.json lists them (sorted, maybe repeated)
     alpha: float
+    coder: ContextModel | None = field(default=None, repr=False)  # agilenn.json `coder`: payload encoding 2
+
+    @property
+    def values(self) -> np.ndarray:
+        """The alphabet: distinct centroid values, float32 ascending (symbol s means values[s])."""
+        from agilenn_codegen.pipeline.symbols import symbol_values
+
+        return symbol_values(self.centroids)
 
     @property
     def num_symbols(self) -> int:
@@ -39,25 +51,32 @@ class ModelSpec:
         return self.channels * self.height * self.width
 
     @property
-    def num_centroids(self) -> int:
-        """K, the alphabet size."""
-        return int(self.centroids.shape[0])
+    def alphabet(self) -> int:
+        """K, the alphabet size: the number of distinct centroid values."""
+        return int(self.values.shape[0])
 
     @property
     def raw_bits(self) -> int:
         """Bits per symbol of the raw packing: max(1, ceil(log2 K))."""
         from agilenn_codegen.offload import raw_bits
 
-        return raw_bits(self.num_centroids)
+        return raw_bits(self.alphabet)
 
     @property
     def max_payload(self) -> int:
         """Largest valid request payload: raw packing plus the 7-byte payload header."""
         return 7 + (self.num_symbols * self.raw_bits + 7) // 8
 
+    @functools.cached_property
+    def context(self) -> ContextCodec | None:
+        """The context coder of payload encoding 2 (C decoder when built), or None without tables."""
+        if self.coder is None:
+            return None
+        return ContextCodec(self.coder, self.height, self.width)
+
     def features(self, symbols: np.ndarray) -> np.ndarray:
-        """Centroid indices (N,) -> dequantized float32 feature map (C_r, H, W)."""
-        return self.centroids[symbols.astype(np.intp)].reshape(self.channels, self.height, self.width)
+        """Symbols (N,) -> dequantized float32 feature map (C_r, H, W): values[s]."""
+        return self.values[symbols.astype(np.intp)].reshape(self.channels, self.height, self.width)
 
 
 def require_key(meta: Mapping[str, Any], path: Path, dotted: str) -> Any:
@@ -145,7 +164,23 @@ def parse_spec(meta: Mapping[str, Any], path: Path) -> ModelSpec:
     alpha = require_key(meta, path, "combiner.alpha")
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 <= float(alpha) <= 1.0:
         raise UserError(f"{path}: key 'combiner.alpha' must be a number in [0, 1], got {alpha!r}")
-    return ModelSpec(model_id(meta), num_classes, channels, height, width, centroids, float(alpha))
+    spec = ModelSpec(model_id(meta), num_classes, channels, height, width, centroids, float(alpha))
+    if "coder" not in meta:
+        return spec
+    try:
+        coder = ContextModel.from_json(meta["coder"])
+    except ValueError as exc:
+        raise UserError(
+            f"{path}: key 'coder' is not valid context-coder tables ({exc})",
+            hint=f"refit them with `agilenn fit-coder {path.parent}`",
+        ) from None
+    if coder.alphabet != spec.alphabet or coder.channels != channels or max(height, width) > 0xFFFF:
+        raise UserError(
+            f"{path}: key 'coder' has tables for K={coder.alphabet}, {coder.channels} channels; the model has "
+            f"K={spec.alphabet} distinct centroid values and {channels} channels",
+            hint=f"refit them with `agilenn fit-coder {path.parent}`",
+        )
+    return dataclasses.replace(spec, coder=coder)
 
 
 class ServedModel:
@@ -214,7 +249,7 @@ class ServedModel:
             return False
         rng = np.random.default_rng(seed)
         spec = self.spec
-        symbols = rng.integers(0, spec.num_centroids, size=(batch_max, spec.num_symbols))
+        symbols = rng.integers(0, spec.alphabet, size=(batch_max, spec.num_symbols))
         features = np.stack([spec.features(row) for row in symbols])
         singles = [self._session.run(None, {self.input_name: features[i : i + 1]})[0] for i in range(batch_max)]
         self.batch_ok = True

@@ -10,7 +10,24 @@ from pathlib import Path
 from rich.console import Console
 
 from agilenn_codegen.server.app import ServerHandle, ServerOptions, start_server
+from agilenn_codegen.server.model import ModelSpec
 from agilenn_codegen.server.report import stats_table, write_json
+
+
+def _encodings(spec: ModelSpec) -> str:
+    """What the server decodes, and how (the context decoder: C or the slow Python reference)."""
+    if spec.coder is None:
+        return "raw, LZW (agilenn.json has no `coder` tables: context-coded payloads are refused)"
+    context = spec.context
+    assert context is not None
+    if context.uses_native:
+        return "raw, LZW, context-coded (C decoder)"
+    from agilenn_codegen.offload.native import native_status
+
+    return (
+        "raw, LZW, context-coded with the pure-Python reference decoder (slow, about 150 per second): "
+        + native_status().reason
+    )
 
 
 def _report(handle: ServerHandle, console: Console, json_path: Path | None, title: str) -> None:
@@ -45,10 +62,11 @@ async def serve(
     batching = f"batches of up to {handle.batch_max}" if handle.batch_max > 1 else "one request at a time"
     console.print(
         f"serving [bold]{model_dir}[/] (model id 0x{spec.model_id:08x}, {spec.num_classes} classes, "
-        f"{spec.channels}x{spec.height}x{spec.width} features, K={spec.num_centroids}) "
+        f"{spec.channels}x{spec.height}x{spec.width} features, K={spec.alphabet}) "
         f"on udp://{address[0]}:{address[1]}, "
         f"{batching}; Ctrl-C stops"
     )
+    console.print(f"payload encodings: {_encodings(spec)}", markup=False)
     try:
         while not stop.is_set():
             timeout = stats_every_s if stats_every_s > 0 else None

@@ -1,4 +1,5 @@
-/* agilenn_encode_payload - a request payload: header + LZW body if strictly shorter than raw, else raw. */
+/* agilenn_encode_payload - a request payload: header + a context-coded or LZW body if strictly shorter than raw,
+ * else raw packing. */
 #include "agilenn_offload.h"
 
 static void write_header(uint8_t *out, uint8_t encoding, uint32_t count, uint32_t alphabet, uint8_t width)
@@ -12,7 +13,7 @@ static void write_header(uint8_t *out, uint8_t encoding, uint32_t count, uint32_
     out[6] = width;
 }
 
-agilenn_status_t agilenn_encode_payload(const agilenn_payload_params_t *p, const uint8_t *symbols, uint16_t *state,
+agilenn_status_t agilenn_encode_payload(const agilenn_payload_params_t *p, const uint8_t *symbols, void *state,
                                         size_t state_bytes, uint8_t *out, size_t capacity, size_t *out_len)
 {
     uint32_t K, bits, i;
@@ -34,14 +35,34 @@ agilenn_status_t agilenn_encode_payload(const agilenn_payload_params_t *p, const
     }
     bits = AGILENN_RAW_BITS(K);
     raw_bytes = AGILENN_PACKED_BYTES(p->count, bits);
-    if (p->max_bits != 0u && raw_bytes > 0u) {
+    if (p->context != NULL) {
+        const agilenn_context_model_t *m = p->context;
+        size_t cap = capacity - AGILENN_PAYLOAD_HEADER_SIZE;
+        if (K != m->alphabet || (uint64_t)p->count != (uint64_t)m->channels * m->height * m->width) {
+            return AGILENN_ERR_ARGUMENT;
+        }
+        if ((uint64_t)cap > raw_bytes - 1u) { /* only if strictly shorter than raw (raw_bytes > 0 here) */
+            cap = (size_t)(raw_bytes - 1u);
+        }
+        status = agilenn_context_encode(m, symbols, (uint8_t *)state, state_bytes, out + AGILENN_PAYLOAD_HEADER_SIZE,
+                                        cap, &body);
+        if (status == AGILENN_OK) {
+            write_header(out, AGILENN_PAYLOAD_CONTEXT, p->count, K, AGILENN_CONTEXT_PRECISION);
+            *out_len = AGILENN_PAYLOAD_HEADER_SIZE + body;
+            return AGILENN_OK;
+        }
+        if (status != AGILENN_ERR_NO_SPACE) {
+            return status;
+        }
+    } else if (p->max_bits != 0u && raw_bytes > 0u) {
         /* LZW only if its body is strictly shorter than raw: cap it at raw_bytes - 1 */
         const agilenn_lzw_params_t lp = {p->count, (uint16_t)K, p->max_bits};
         size_t cap = capacity - AGILENN_PAYLOAD_HEADER_SIZE;
         if ((uint64_t)cap > raw_bytes - 1u) {
             cap = (size_t)(raw_bytes - 1u);
         }
-        status = agilenn_lzw_encode(&lp, symbols, state, state_bytes, out + AGILENN_PAYLOAD_HEADER_SIZE, cap, &body);
+        status = agilenn_lzw_encode(&lp, symbols, (uint16_t *)state, state_bytes, out + AGILENN_PAYLOAD_HEADER_SIZE, cap,
+                                    &body);
         if (status == AGILENN_OK) {
             write_header(out, AGILENN_PAYLOAD_LZW, p->count, K, p->max_bits);
             *out_len = AGILENN_PAYLOAD_HEADER_SIZE + body;

@@ -1,22 +1,21 @@
 /*
  * agilenn_lzw_encode - LZW body of a symbol stream (docs/offload-protocol.md, section 2).
  *
- * Greedy LZW over an initial dictionary of the K single symbols. A string is identified by its code;
- * the entry (prefix code, symbol) of every added code >= K lives in the caller's state, found through
- * an open-addressing hash table with linear probing. The table has twice as many slots as the largest
- * number of entries, so a probe always ends at an empty slot (0: codes in the table are >= K >= 1).
+ * Greedy LZW over an initial dictionary of the K single symbols. The dictionary is a trie in the
+ * caller's state: every code has its first child, its next sibling and its last symbol (children of a
+ * string are the strings one symbol longer). Looking up string + symbol walks the string's children;
+ * a new code is appended to its parent's list and starts with no children, so nothing but the K roots
+ * needs resetting per inference (no table to clear).
  */
-#include <string.h>
-
 #include "agilenn_offload.h"
 
 agilenn_status_t agilenn_lzw_encode(const agilenn_lzw_params_t *p, const uint8_t *symbols, uint16_t *state,
                                     size_t state_bytes, uint8_t *out, size_t capacity, size_t *out_len)
 {
-    uint16_t *hash;
-    uint16_t *prefix;
+    uint16_t *first_child;
+    uint16_t *next_sibling;
     uint8_t *suffix;
-    uint32_t W, K, limit, mask, shift, next_code, avail, width, current, i;
+    uint32_t W, K, limit, next_code, avail, width, current, i;
     uint32_t acc = 0u;
     uint32_t nbits = 0u;
     size_t pos = 0u;
@@ -30,16 +29,16 @@ agilenn_status_t agilenn_lzw_encode(const agilenn_lzw_params_t *p, const uint8_t
         return AGILENN_ERR_ARGUMENT;
     }
     limit = 1u << W;
-    mask = (2u << W) - 1u;
-    shift = 32u - (W + 1u);
-    hash = state;
-    prefix = state + (2u << W);
-    suffix = (uint8_t *)(prefix + limit);
+    first_child = state;
+    next_sibling = state + limit;
+    suffix = (uint8_t *)(next_sibling + limit);
     *out_len = 0u;
     if (p->count == 0u) {
         return AGILENN_OK;
     }
-    memset(hash, 0, (size_t)(2u << W) * sizeof(uint16_t));
+    for (i = 0u; i < K; i++) {
+        first_child[i] = 0u; /* 0 ends a list: codes of children are >= K >= 1 */
+    }
 
     next_code = K;
     avail = K; /* min(K + emitted, 2^W): the width of the next code is bit_length(avail - 1) */
@@ -53,23 +52,21 @@ agilenn_status_t agilenn_lzw_encode(const agilenn_lzw_params_t *p, const uint8_t
     }
     for (i = 1u; i <= p->count; i++) {
         uint32_t symbol = 0u;
-        uint32_t slot = 0u;
+        uint32_t last = 0u; /* the last child of `current`, if any (a new code goes after it) */
         if (i < p->count) {
-            uint32_t code;
+            uint32_t child;
             symbol = symbols[i];
             if (symbol >= K) {
                 return AGILENN_ERR_ARGUMENT;
             }
-            slot = (((current << 8) | symbol) * 2654435761u) >> shift;
-            for (;;) {
-                code = hash[slot];
-                if (code == 0u || (prefix[code] == current && suffix[code] == symbol)) {
+            for (child = first_child[current]; child != 0u; child = next_sibling[child]) {
+                if (suffix[child] == symbol) {
                     break;
                 }
-                slot = (slot + 1u) & mask;
+                last = child;
             }
-            if (code != 0u) {
-                current = code; /* string + symbol is in the dictionary: extend */
+            if (child != 0u) {
+                current = child; /* string + symbol is in the dictionary: extend */
                 continue;
             }
         }
@@ -92,9 +89,14 @@ agilenn_status_t agilenn_lzw_encode(const agilenn_lzw_params_t *p, const uint8_t
         }
         if (i < p->count) {
             if (next_code < limit) {
-                hash[slot] = (uint16_t)next_code;
-                prefix[next_code] = (uint16_t)current;
+                first_child[next_code] = 0u;
+                next_sibling[next_code] = 0u;
                 suffix[next_code] = (uint8_t)symbol;
+                if (last != 0u) {
+                    next_sibling[last] = (uint16_t)next_code;
+                } else {
+                    first_child[current] = (uint16_t)next_code;
+                }
                 next_code++;
             }
             current = symbol;

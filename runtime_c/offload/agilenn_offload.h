@@ -5,26 +5,30 @@
  * reference, and the tests check that these functions produce the same bytes. In short:
  *
  *   symbols  centroid indices s in [0, K), channel-major, N of them (section 1)
- *   payload  7-byte header: u8 encoding (0 raw, 1 LZW), u32 N, u8 K (256 written as 0),
- *            u8 b (raw) or W (LZW); then the body. LZW is sent only when its body is strictly
- *            shorter than the raw one (section 2)
+ *   payload  7-byte header: u8 encoding (0 raw, 1 LZW, 2 context), u32 N, u8 K (256 written as 0),
+ *            u8 b (raw), W (LZW) or P = 15 (context); then the body. A coded body is sent only when
+ *            it is strictly shorter than the raw one (section 2)
  *   raw      b = max(1, ceil(log2 K)) bits per symbol, LSB-first, zero pad bits
  *   LZW      initial dictionary = the K single symbols; the i-th code (0-based) is
  *            w_i = max(1, bit_length(min(K + i, 2^W) - 1)) bits wide, LSB-first; the dictionary
  *            freezes at 2^W entries; no clear or end codes
+ *   context  a range coder over tables fitted on training data: per pixel (row by row) an escape
+ *            bit for the rare channels, then each live channel's symbol in the context of its left
+ *            and upper neighbours (agilenn_context_*)
  *   frame    28-byte header (magic "AGNN", version, kind, fragment index/count, model id, seq,
  *            fragment length, total length, CRC-32 of bytes 0..23 + the fragment), then the
  *            fragment (section 3). All integers little-endian.
  *
  * Every function works on caller-provided memory (no malloc, no static state), never writes past
- * the capacity it is given, and is reentrant. A typical request:
+ * the capacity it is given, and is reentrant. A typical request, with the context coder's tables
+ * `model` (generated from agilenn.json by `agilenn codegen`; for LZW set .max_bits and pass its state):
  *
- *     static uint16_t lzw_state[AGILENN_LZW_STATE_WORDS(12)];
+ *     static uint8_t line[W * LIVE_CHANNELS];    (AGILENN_CONTEXT_LINE_BYTES(&model))
  *     static uint8_t payload[AGILENN_PAYLOAD_MAX_BYTES(N, K)];
  *     static uint8_t frame[AGILENN_FRAME_MAX_BYTES(AGILENN_OFFLOAD_DEFAULT_MAX_FRAGMENT)];
- *     agilenn_payload_params_t pp = {N, K, 12};
+ *     agilenn_payload_params_t pp = {.count = N, .alphabet = K, .context = &model};
  *     agilenn_frame_params_t fp = {AGILENN_OFFLOAD_KIND_REQUEST, MODEL_ID, seq, 1444};
- *     agilenn_encode_payload(&pp, symbols, lzw_state, sizeof lzw_state, payload, sizeof payload, &len);
+ *     agilenn_encode_payload(&pp, symbols, line, sizeof line, payload, sizeof payload, &len);
  *     for (i = 0; i < AGILENN_FRAGMENT_COUNT(len, fp.max_fragment); i++) {
  *         agilenn_frame_write(&fp, payload, len, i, frame, sizeof frame, &n);  send(frame, n);
  *     }
@@ -45,6 +49,7 @@
 #define AGILENN_PAYLOAD_HEADER_SIZE 7u
 #define AGILENN_PAYLOAD_RAW 0
 #define AGILENN_PAYLOAD_LZW 1
+#define AGILENN_PAYLOAD_CONTEXT 2
 
 #define AGILENN_LZW_MIN_BITS 9
 #define AGILENN_LZW_MAX_BITS 16
@@ -60,12 +65,12 @@
     ((size_t)(AGILENN_PAYLOAD_HEADER_SIZE + AGILENN_PACKED_BYTES(N, AGILENN_RAW_BITS(K))))
 
 /**
- * LZW encoder state for code width W: a hash table of 2^(W+1) u16 slots (load <= 1/2), then 2^W
- * prefixes (u16) and 2^W symbols (u8): 7 * 2^W bytes (3.5 KiB for W = 9, 28 KiB for W = 12,
- * 448 KiB for W = 16). Declare it as `uint16_t state[AGILENN_LZW_STATE_WORDS(W)]` (2-byte aligned).
+ * LZW encoder state for code width W, a trie: per code its first child and next sibling (u16) and
+ * its last symbol (u8): 5 * 2^W bytes (2.5 KiB for W = 9, 20 KiB for W = 12, 320 KiB for W = 16).
+ * Declare it as `uint16_t state[AGILENN_LZW_STATE_WORDS(W)]` (2-byte aligned).
  */
-#define AGILENN_LZW_STATE_BYTES(W) ((size_t)7u << (W))
-#define AGILENN_LZW_STATE_WORDS(W) ((size_t)7u << ((W) - 1))
+#define AGILENN_LZW_STATE_BYTES(W) ((size_t)5u << (W))
+#define AGILENN_LZW_STATE_WORDS(W) ((size_t)5u << ((W) - 1))
 
 /** Number of fragments of a payload of `total` bytes: max(1, ceil(total / max_fragment)). */
 #define AGILENN_FRAGMENT_COUNT(total, max_fragment) \
@@ -90,26 +95,98 @@ typedef struct {
     uint8_t max_bits;  /**< W, the largest code width, 9..16 */
 } agilenn_lzw_params_t;
 
-/** LZW body (no header) of N symbols (each < K). `state` holds AGILENN_LZW_STATE_BYTES(W) bytes (it is
- * cleared here). AGILENN_ERR_NO_SPACE as soon as the body would exceed `capacity` (bytes written so far
+/** LZW body (no header) of N symbols (each < K). `state` holds AGILENN_LZW_STATE_BYTES(W) bytes (its
+ * previous contents do not matter; only K entries are reset). AGILENN_ERR_NO_SPACE as soon as the body would exceed `capacity` (bytes written so far
  * are garbage then); AGILENN_ERR_ARGUMENT for a symbol >= K, a NULL pointer or a small state. */
 agilenn_status_t agilenn_lzw_encode(const agilenn_lzw_params_t *p, const uint8_t *symbols, uint16_t *state,
                                     size_t state_bytes, uint8_t *out, size_t capacity, size_t *out_len);
 
+/*
+ * The context coder (payload encoding 2): a range coder over fitted tables, symbol by symbol in pixel
+ * order (rows top to bottom, columns left to right; per pixel the escape bit, then the live channels).
+ * A live channel's symbol is coded with the row chosen by its left and upper neighbours in the same
+ * channel, kept in a line buffer of one row (W * live_count bytes), and by whether the previous live
+ * channel's symbol of the pixel is non-zero. Channels that never held a non-zero
+ * symbol in training ("rare") cost one escape bit per pixel. Integer-only: no FPU, no divisions.
+ */
+
+#define AGILENN_CONTEXT_MAX_ALPHABET 16
+#define AGILENN_CONTEXT_PRECISION 15 /**< P: every row's frequencies sum to 2^15 */
+
+/** The fitted tables and the feature map's shape (generated as const data, in flash). */
+typedef struct {
+    uint16_t alphabet;           /**< K, 2..16; the value K in a context means "outside the feature map" */
+    uint16_t channels;           /**< C_r, symbols per pixel */
+    uint16_t height;             /**< H, rows of pixels */
+    uint16_t width;              /**< W, pixels per row */
+    uint16_t live_count;         /**< L, 1..C_r: channels with tables */
+    uint16_t rare_count;         /**< C_r - L: channels covered by the escape bit */
+    const uint16_t *live;        /**< L channel numbers, ascending */
+    const uint16_t *rare;        /**< rare_count channel numbers, ascending */
+    const uint8_t *border;       /**< L bytes of value K: the left neighbours of column 0 */
+    const uint16_t *context_map; /**< L * (K+1)^2 * K entries row * K: [j][left][up][prev], prev < K */
+    const uint32_t *cum_freq;    /**< rows * K entries cum | freq << 16 (freq >= 1): [row * K + s] */
+} agilenn_context_model_t;
+
+/** Bytes of the encoder's line buffer: W * L (at most W * C_r). */
+#define AGILENN_CONTEXT_LINE_BYTES(model) ((size_t)(model)->width * (size_t)(model)->live_count)
+
+/** The encoder's state between pixels (caller-provided; no field is meant to be read by the caller). */
+typedef struct {
+    const agilenn_context_model_t *model;
+    uint8_t *line;        /**< the row above from column x on, the current row before x */
+    uint8_t *out;         /**< bytes written so far: out[0 .. pos) */
+    size_t capacity;
+    size_t pos;
+    size_t zeros;         /**< zero bytes produced but not written yet (dropped if nothing follows) */
+    uint64_t low;         /**< bit 32: a carry into the bytes not yet final */
+    uint32_t range;
+    uint32_t cache;       /**< the oldest byte not yet final ... */
+    uint32_t pending;     /**< ... and pending - 1 bytes 0xFF after it (0: no byte yet) */
+    uint32_t x;
+    uint32_t y;
+    agilenn_status_t status; /**< sticky: the first error */
+} agilenn_context_encoder_t;
+
+/** Start a body: AGILENN_ERR_ARGUMENT for a NULL pointer, bad tables or a line buffer smaller than
+ * AGILENN_CONTEXT_LINE_BYTES(model). The output is written forward into out[0 .. capacity). */
+agilenn_status_t agilenn_context_encode_begin(agilenn_context_encoder_t *enc, const agilenn_context_model_t *model,
+                                              uint8_t *line, size_t line_bytes, uint8_t *out, size_t capacity);
+
+/** Code the next pixel's C_r symbols (each < K), given in coding order: pixel[j] is the symbol of
+ * channel live[j] for j < L, then pixel[L + i] that of channel rare[i] (a streamed network writes its
+ * remote channels in this order, e.g. by permuting the last layer's output channels at compile time).
+ * AGILENN_ERR_NO_SPACE as soon as the body would pass the capacity (the caller then sends raw
+ * packing), AGILENN_ERR_ARGUMENT for a symbol >= K or a pixel past the end; errors are sticky. */
+agilenn_status_t agilenn_context_encode_pixel(agilenn_context_encoder_t *enc, const uint8_t *pixel);
+
+/** Finish after exactly H * W pixels: the shortest tail, and *out_len = the body's length. */
+agilenn_status_t agilenn_context_encode_end(agilenn_context_encoder_t *enc, size_t *out_len);
+
+/** The whole body of a channel-major symbol map S[c][y][x] (C_r * H * W bytes, the network's output):
+ * begin + every pixel + end, the same bytes as pixel by pixel. */
+agilenn_status_t agilenn_context_encode(const agilenn_context_model_t *model, const uint8_t *symbols, uint8_t *line,
+                                        size_t line_bytes, uint8_t *out, size_t capacity, size_t *out_len);
+
 typedef struct {
     uint32_t count;    /**< N, the number of symbols */
     uint16_t alphabet; /**< K, 1..256 */
-    uint8_t max_bits;  /**< W, 9..16; 0 disables LZW (raw only; `state` may then be NULL) */
+    uint8_t max_bits;  /**< LZW's W, 9..16; 0 disables LZW (raw only) */
+    const agilenn_context_model_t *context; /**< the context coder's tables, or NULL; when set, LZW is not used */
 } agilenn_payload_params_t;
 
-/** Payload = 7-byte header + LZW body when strictly shorter than raw packing, raw otherwise; the same
- * bytes as agilenn_codegen.offload.encode_payload. `capacity` >= AGILENN_PAYLOAD_MAX_BYTES(N, K) always
- * suffices; with less, AGILENN_ERR_NO_SPACE when neither body fits. Never writes past `capacity`. */
-agilenn_status_t agilenn_encode_payload(const agilenn_payload_params_t *p, const uint8_t *symbols, uint16_t *state,
+/** Payload = 7-byte header + a coded body when strictly shorter than raw packing, raw otherwise; the same
+ * bytes as agilenn_codegen.offload.encode_payload. The coded body is context-coded when `context` is set
+ * (N must be its C_r * H * W and K its alphabet; `state` is the line buffer, at least
+ * AGILENN_CONTEXT_LINE_BYTES(context) bytes), else LZW when max_bits != 0 (`state` holds
+ * AGILENN_LZW_STATE_BYTES(W) bytes, 2-byte aligned), else none (`state` may be NULL). `capacity` >=
+ * AGILENN_PAYLOAD_MAX_BYTES(N, K) always suffices; with less, AGILENN_ERR_NO_SPACE when neither body
+ * fits. Never writes past `capacity`. */
+agilenn_status_t agilenn_encode_payload(const agilenn_payload_params_t *p, const uint8_t *symbols, void *state,
                                         size_t state_bytes, uint8_t *out, size_t capacity, size_t *out_len);
 
 /** CRC-32 (IEEE 802.3, reflected, polynomial 0xEDB88320), chained like zlib's crc32: start with 0,
- * agilenn_crc32(agilenn_crc32(0, a, n), b, m) is the CRC of a followed by b. Bitwise, table-free. */
+ * agilenn_crc32(agilenn_crc32(0, a, n), b, m) is the CRC of a followed by b. One lookup per byte in a 1 KiB const table. */
 uint32_t agilenn_crc32(uint32_t crc, const uint8_t *data, size_t len);
 
 typedef struct {

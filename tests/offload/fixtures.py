@@ -19,7 +19,16 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
-from agilenn_codegen.offload import KIND_REQUEST, encode_frames, encode_payload, model_id
+from agilenn_codegen.offload import (
+    KIND_REQUEST,
+    ContextCodec,
+    ContextModel,
+    encode_frames,
+    encode_payload,
+    fit_context_model,
+    model_id,
+)
+from agilenn_codegen.offload.context_model import count_contexts
 
 CENTROIDS = (0.0, 0.75, 1.5, 3.0, 6.0)  # K = 5: raw packing uses 3 bits, so indices 5..7 are invalid
 
@@ -36,10 +45,17 @@ class TinyModel:
     width: int
     num_classes: int
     centroids: np.ndarray
+    coder: ContextModel | None = None
 
     @property
     def num_symbols(self) -> int:
         return self.channels * self.height * self.width
+
+    @property
+    def context(self) -> ContextCodec:
+        """The context coder of the served tables (the C decoder when built)."""
+        assert self.coder is not None, "build_model_dir(..., coder=True)"
+        return ContextCodec(self.coder, self.height, self.width)
 
 
 def _remote_onnx(channels: int, height: int, width: int, num_classes: int, dynamic: bool, seed: int) -> bytes:
@@ -80,8 +96,10 @@ def build_model_dir(
     dynamic_batch: bool = True,
     seed: int = 0,
     alpha: float = 0.5,
+    coder: bool = False,
 ) -> TinyModel:
-    """Write remote.onnx and agilenn.json into `folder` (created) and describe them."""
+    """Write remote.onnx and agilenn.json into `folder` (created) and describe them; with `coder`, agilenn.json
+    gets context-coder tables fitted on :func:`sparse_symbols` maps (the last channel is rare)."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "remote.onnx").write_bytes(_remote_onnx(channels, height, width, num_classes, dynamic_batch, seed))
     meta: dict[str, Any] = {
@@ -104,10 +122,39 @@ def build_model_dir(
         },
         "combiner": {"alpha": alpha},
     }
+    tables = None
+    if coder:
+        k = len(set(np.float32(centroids).tolist()))
+        rng = np.random.default_rng(seed + 1)
+        tables = fit_context_model(
+            count_contexts(np.stack([_sparse_map(rng, channels, height, width, k) for _ in range(64)]), k)
+        )
+        meta["coder"] = tables.to_json()
     (folder / "agilenn.json").write_text(json.dumps(meta, indent=2) + "\n")
     return TinyModel(
-        folder, meta, model_id(meta), channels, height, width, num_classes, np.asarray(centroids, dtype=np.float32)
+        folder,
+        meta,
+        model_id(meta),
+        channels,
+        height,
+        width,
+        num_classes,
+        np.asarray(centroids, dtype=np.float32),
+        tables,
     )
+
+
+def _sparse_map(rng: np.random.Generator, channels: int, height: int, width: int, k: int) -> np.ndarray:
+    out = np.zeros((channels, height, width), np.uint8)
+    live = max(1, channels - 1)  # the last channel stays 0 (rare) when there are two or more
+    blobs = rng.random((live, height, width)) < 0.2
+    out[:live] = np.where(blobs, rng.integers(1, k, (live, height, width)), 0)
+    return out
+
+
+def sparse_symbols(model: TinyModel, rng: np.random.Generator) -> np.ndarray:
+    """Symbols (N,) like those the tables of build_model_dir(..., coder=True) were fitted on."""
+    return _sparse_map(rng, model.channels, model.height, model.width, len(model.centroids)).reshape(-1)
 
 
 def random_symbols(model: TinyModel, rng: np.random.Generator, *, runs: bool = True) -> np.ndarray:
@@ -119,8 +166,10 @@ def random_symbols(model: TinyModel, rng: np.random.Generator, *, runs: bool = T
     return values.astype(np.uint8)
 
 
-def request_payload(model: TinyModel, symbols: np.ndarray, max_bits: int = 9) -> bytes:
-    """The payload a device would send for these symbols."""
+def request_payload(model: TinyModel, symbols: np.ndarray, max_bits: int = 9, *, context: bool = False) -> bytes:
+    """The payload a device would send for these symbols (LZW/raw, or with `context` the context coder)."""
+    if context:
+        return encode_payload(symbols, len(model.centroids), context=model.context)
     return encode_payload(symbols, len(model.centroids), max_bits)
 
 

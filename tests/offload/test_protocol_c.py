@@ -1,6 +1,7 @@
 """The device encoder (runtime_c/offload/) produces the same bytes as the Python reference: payloads
-(LZW or raw), frames, raw packing, LZW bodies with bounded output, CRC-32. Built with ASan/UBSan on the
-host, and run on emulated Cortex-M7 (stm32f746) and Cortex-M3 (lpc1768) cores."""
+(context-coded, LZW or raw), frames, raw packing, LZW bodies with bounded output, context-coded bodies
+(whole buffer and pixel by pixel, bounded output, misuse), CRC-32. Built with ASan/UBSan on the host,
+and run on emulated Cortex-M7 (stm32f746) and Cortex-M3 (lpc1768) cores."""
 
 from __future__ import annotations
 
@@ -11,10 +12,23 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_protocol_payload import stream_cases
+from test_protocol_payload import relu6_features, stream_cases
 
-from agilenn_codegen.offload import KIND_REQUEST, encode_frames, encode_payload, lzw_encode, pack_indices, raw_bits
+from agilenn_codegen.offload import (
+    KIND_REQUEST,
+    ContextCodec,
+    ContextModel,
+    context_encode,
+    encode_frames,
+    encode_payload,
+    fit_context_model,
+    lzw_encode,
+    pack_indices,
+    raw_bits,
+)
+from agilenn_codegen.offload.context_model import count_contexts
 from agilenn_codegen.targets import build_program, load_target, run_program
+from tests.offload.context_cases import model_blob, random_model, random_symbols
 
 REPO = Path(__file__).resolve().parents[2]
 SOURCES = [*sorted((REPO / "runtime_c" / "offload").glob("*.c")), REPO / "tests" / "offload" / "c" / "offload_driver.c"]
@@ -24,19 +38,23 @@ CASE = struct.Struct("<BBHIIIIHH")
 
 @dataclass
 class Case:
-    op: int  # 0 payload + frames, 1 LZW body, 2 raw packing, 3 CRC
+    op: int  # 0 payload + frames, 1 LZW body, 2 raw packing, 3 CRC, 4..6 context (payload, body, pixels)
     symbols: np.ndarray
     k: int = 1
     w: int = 0  # W (0: raw only), or b for op 2
     cap: int = 0
     model: int = 0
-    seq: int = 0
+    seq: int = 0  # op 6: the number of pixels pushed
     max_fragment: int = 1444
+    context: ContextModel | None = None  # ops 4..6, with `shape`
+    shape: tuple[int, int] = (0, 0)
 
     def encode(self) -> bytes:
         data = np.asarray(self.symbols, dtype=np.uint8).tobytes()
+        blob = b"" if self.context is None else model_blob(self.context, *self.shape)
+        model = len(blob) if self.context is not None else self.model
         return (
-            CASE.pack(self.op, self.w, self.k, len(data), self.cap, self.model, self.seq, self.max_fragment, 0) + data
+            CASE.pack(self.op, self.w, self.k, len(data), self.cap, model, self.seq, self.max_fragment, 0) + data + blob
         )
 
 
@@ -86,6 +104,7 @@ def check(cases: list[Case], out: bytes) -> dict[str, int]:
     """Compare every result with the Python reference; return counts by outcome."""
     reader = Reader(out)
     counts = {"payload_lzw": 0, "payload_raw": 0, "no_space": 0, "argument": 0, "frames": 0, "other": 0}
+    counts |= {"context_payload": 0, "context_body": 0}
     for number, case in enumerate(cases):
         where = f"case {number}: op {case.op} K={case.k} W={case.w} N={len(case.symbols)} cap={case.cap}"
         if case.op == 3:
@@ -97,6 +116,10 @@ def check(cases: list[Case], out: bytes) -> dict[str, int]:
         status, length = reader.u32(), reader.u32()
         body = reader.take(length)
         assert reader.u32() == 1, f"{where}: wrote past its capacity"
+        if case.op >= 4:
+            assert reader.u32() == 1, f"{where}: wrote past its line buffer"
+            counts[check_context(case, status, body, where)] += 1
+            continue
         valid = len(case.symbols) == 0 or int(case.symbols.max()) < (case.k if case.op < 2 else 1 << case.w)
         if case.op == 0:
             frames = [reader.take(reader.u32()) for _ in range(reader.u32())]
@@ -128,6 +151,82 @@ def check(cases: list[Case], out: bytes) -> dict[str, int]:
             counts["other"] += 1
     assert reader.pos == len(out)
     return counts
+
+
+def check_context(case: Case, status: int, body: bytes, where: str) -> str:
+    """One context case (ops 4..6) against the reference; returns its outcome's counter key."""
+    assert case.context is not None
+    model, (h, w) = case.context, case.shape
+    valid = int(case.symbols.max()) < model.alphabet
+    pixels = h * w
+    if case.op == 6 and case.seq != pixels:  # too few or too many pixels pushed
+        assert status == ERR_ARGUMENT, where
+        return "argument"
+    if not valid:
+        assert status == ERR_ARGUMENT, where
+        return "argument"
+    reference = context_encode(case.symbols.reshape(model.channels, h, w), model)
+    if case.op == 4:
+        expected = encode_payload(case.symbols, model.alphabet, context=ContextCodec(model, h, w, native=False))
+        capacity = case.cap or 7 + (len(case.symbols) * raw_bits(model.alphabet) + 7) // 8
+        if capacity < len(expected):
+            assert status == ERR_NO_SPACE, where
+            return "no_space"
+        assert status == OK and body == expected, where
+        return "context_payload" if expected[0] == 2 else "payload_raw"
+    if case.cap < len(reference):
+        assert status == ERR_NO_SPACE, where
+        return "no_space"
+    assert status == OK and body == reference, where
+    return "context_body"
+
+
+def fitted_cases(rng: np.random.Generator) -> list[Case]:
+    """Tables fitted on feature-like maps (8 channels, 3 never non-zero), coding 28x28 maps of the same kind:
+    long bodies with many renormalisations and carries."""
+
+    def maps(n: int) -> np.ndarray:
+        out = np.stack([relu6_features(rng, (8, 28, 28), 0.8, 5).reshape(8, 28, 28) for _ in range(n)])
+        out[:, [1, 4, 6]] = 0
+        return out
+
+    model = fit_context_model(count_contexts(maps(6), 5))
+    assert model.rare_channels == (1, 4, 6)
+    cases = []
+    for symbols in maps(3):
+        flat = symbols.reshape(-1)
+        common = {"k": 5, "context": model, "shape": (28, 28)}
+        cases += [Case(4, flat, **common), Case(5, flat, cap=len(flat), **common)]
+        cases.append(Case(6, flat, cap=len(flat), seq=28 * 28, **common))
+    return cases
+
+
+def context_corpus(rng: np.random.Generator, count: int) -> list[Case]:
+    """Random tables and maps; every op; capacities around the needed size; invalid symbols; misuse."""
+    cases: list[Case] = fitted_cases(rng)
+    for number in range(count):
+        model = random_model(rng)
+        h, w = int(rng.integers(1, 12)), int(rng.integers(1, 12))
+        escapes = float(rng.choice([0.0, 0.0, 0.05, 0.5]))
+        symbols = random_symbols(rng, model, h, w, escapes=escapes).reshape(-1)
+        common = {"k": model.alphabet, "context": model, "shape": (h, w)}
+        body = len(context_encode(symbols.reshape(model.channels, h, w), model))
+        cases.append(Case(4, symbols, **common))
+        cases.append(Case(5, symbols, cap=body + int(rng.integers(0, 3)), **common))
+        cases.append(Case(6, symbols, cap=body + 40, seq=h * w, **common))
+        if number % 3 == 0:
+            for cap in sorted({0, max(0, body - 1), body}):
+                cases.append(Case(5, symbols, cap=cap, **common))
+                cases.append(Case(6, symbols, cap=cap, seq=h * w, **common))
+            need = 7 + body
+            cases += [Case(4, symbols, cap=c, **common) for c in sorted({1, 7, max(1, need - 1), need})]
+        if number % 5 == 0:
+            cases.append(Case(6, symbols, cap=body + 40, seq=h * w + 1, **common))  # one pixel too many
+            cases.append(Case(6, symbols, cap=body + 40, seq=max(0, h * w - 1), **common))  # end too early
+            bad = symbols.copy()
+            bad[int(rng.integers(0, bad.size))] = model.alphabet + int(rng.integers(0, 256 - model.alphabet))
+            cases += [Case(op, bad, cap=10 * bad.size + 16, seq=h * w, **common) for op in (4, 5, 6)]
+    return cases
 
 
 def corpus(seed: int, *, scale: int, random_streams: int, widths: tuple[int, ...]) -> list[Case]:
@@ -163,9 +262,9 @@ def corpus(seed: int, *, scale: int, random_streams: int, widths: tuple[int, ...
     bad = np.array([0, 1, 2, 5, 1], dtype=np.uint8)
     cases += [Case(0, bad, 5, 0), Case(0, bad, 5, 9), Case(0, bad[:4], 3, 16), Case(1, bad, 4, 9, cap=100)]
     cases += [Case(2, bad, w=2, cap=100)]
-    for n in (0, 1, 3, 100, 1500):
+    for n in (0, 1, 3, 4, 5, 100, 1500):
         cases.append(Case(3, rng.integers(0, 256, n).astype(np.uint8), cap=int(rng.integers(0, n + 1))))
-    return cases
+    return cases + context_corpus(rng, 60 * scale)
 
 
 def test_c_matches_python_on_host_with_sanitizers(tmp_path):
@@ -174,6 +273,7 @@ def test_c_matches_python_on_host_with_sanitizers(tmp_path):
     counts = check(cases, run_cases(target, elf, tmp_path / "work", cases, timeout_s=300))
     print(f"\nhost (ASan/UBSan): {len(cases)} cases, {counts}")
     assert counts["payload_lzw"] > 50 and counts["payload_raw"] > 50 and counts["no_space"] > 10
+    assert counts["context_payload"] > 20 and counts["context_body"] > 100 and counts["argument"] > 30
 
 
 @pytest.mark.qemu
@@ -184,3 +284,4 @@ def test_c_matches_python_on_cortex_m(target_name, tmp_path):
     counts = check(cases, run_cases(target, elf, tmp_path / "work", cases, timeout_s=600))
     print(f"\n{target_name}: {len(cases)} cases, {counts}")
     assert counts["payload_lzw"] > 20 and counts["payload_raw"] > 20
+    assert counts["context_payload"] > 5 and counts["context_body"] > 50

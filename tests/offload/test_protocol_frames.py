@@ -19,6 +19,7 @@ from agilenn_codegen.offload import (
     HEADER_SIZE,
     KIND_REPLY,
     KIND_REQUEST,
+    VERSION,
     Frame,
     ProtocolError,
     Reassembler,
@@ -35,7 +36,7 @@ HEADER = struct.Struct("<4sBBHHIIHI")
 def forge(
     *,
     magic: bytes = b"AGNN",
-    version: int = 1,
+    version: int = VERSION,
     kind: int = 1,
     index: int = 0,
     count: int = 1,
@@ -56,7 +57,7 @@ def test_header_layout():
     payload = bytes(range(100))
     (frame,) = encode_frames(KIND_REQUEST, 0x11223344, 0xAABBCCDD, payload)
     assert len(frame) == HEADER_SIZE + 100
-    assert frame[:4] == b"AGNN" and frame[4] == 1 and frame[5] == 1
+    assert frame[:4] == b"AGNN" and frame[4] == VERSION and frame[5] == 1
     assert frame[6:8] == b"\x00\x00" and frame[8:10] == b"\x01\x00"
     assert frame[10:14] == bytes.fromhex("44332211") and frame[14:18] == bytes.fromhex("ddccbbaa")
     assert frame[18:20] == (100).to_bytes(2, "little") and frame[20:24] == (100).to_bytes(4, "little")
@@ -96,9 +97,9 @@ def test_crc_catches_every_single_bit_flip():
 @pytest.mark.parametrize(
     ("datagram", "reason"),
     [
-        (b"AGNN\x01\x01", "truncated"),
+        (b"AGNN" + bytes([VERSION, 1]), "truncated"),
         (forge(magic=b"AGNX"), "bad_magic"),
-        (forge(version=2), "bad_version"),
+        (forge(version=VERSION + 1), "bad_version"),
         (forge(kind=0), "bad_kind"),
         (forge(kind=3), "bad_kind"),
         (forge(frag_len=4), "truncated"),
@@ -124,7 +125,7 @@ def test_decode_frame_rejects(datagram, reason):
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=80))
 def test_decode_frame_arbitrary_bytes(data):
-    for datagram in (data, b"AGNN\x01\x01" + data, forge(payload=data)):
+    for datagram in (data, b"AGNN" + bytes([VERSION, 1]) + data, forge(payload=data)):
         try:
             frame = decode_frame(datagram)
         except ProtocolError:

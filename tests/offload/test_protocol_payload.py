@@ -177,7 +177,7 @@ def test_lzw_dictionary_full_stays_frozen():
 
 
 def test_lzw_dictionary_bytes():
-    assert [lzw_dictionary_bytes(w) for w in (9, 12, 16)] == [3584, 28672, 458752]
+    assert [lzw_dictionary_bytes(w) for w in (9, 12, 16)] == [2560, 20480, 327680]
     with pytest.raises(ValueError):
         lzw_dictionary_bytes(8)
 

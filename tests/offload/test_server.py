@@ -34,6 +34,7 @@ from tests.offload.fixtures import (
     request_frames,
     request_payload,
     settle,
+    sparse_symbols,
 )
 
 TIMEOUT_S = 2.0  # generous: only reached when something is broken
@@ -41,7 +42,7 @@ TIMEOUT_S = 2.0  # generous: only reached when something is broken
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> TinyModel:
-    return build_model_dir(tmp_path_factory.mktemp("tiny") / "export")
+    return build_model_dir(tmp_path_factory.mktemp("tiny") / "export", coder=True)
 
 
 @pytest.fixture(scope="module")
@@ -78,15 +79,19 @@ def _connected(address: tuple[str, int]) -> socket.socket:
 # --------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("runs", [True, False], ids=["lzw", "raw"])
+@pytest.mark.parametrize("encoding", [0, 1, 2], ids=["raw", "lzw", "context"])
 @pytest.mark.parametrize("max_fragment", [1444, 16, 1], ids=["one-fragment", "16B-fragments", "1B-fragments"])
-def test_answer_is_remote_onnx_bit_for_bit(tiny: TinyModel, server: ServerThread, runs: bool, max_fragment: int):
-    rng = np.random.default_rng(max_fragment + runs)
+def test_answer_is_remote_onnx_bit_for_bit(tiny: TinyModel, server: ServerThread, encoding: int, max_fragment: int):
+    rng = np.random.default_rng(max_fragment + encoding)
     with _client(server.address, tiny, max_fragment=max_fragment) as client:
         for seq in range(3):
-            symbols = random_symbols(tiny, rng, runs=runs)
-            payload = request_payload(tiny, symbols)
-            assert payload[0] == (1 if runs else 0)  # the encoder picked the encoding we meant to test
+            if encoding == 2:
+                symbols = sparse_symbols(tiny, rng)
+                payload = request_payload(tiny, symbols, context=True)
+            else:
+                symbols = random_symbols(tiny, rng, runs=encoding == 1)
+                payload = request_payload(tiny, symbols)
+            assert payload[0] == encoding  # the encoder picked the encoding we meant to test
             got = client.infer(seq, payload)
             assert got is not None and got.dtype == np.float32
             assert np.array_equal(got, reference_logits(tiny, symbols))
@@ -218,7 +223,11 @@ def test_many_clients_at_once_get_their_own_answers(tiny: TinyModel, server: Ser
 def test_counters_name_each_refusal(tiny: TinyModel):
     k = len(tiny.centroids)
     symbols = random_symbols(tiny, np.random.default_rng(9), runs=False)
+    context = request_payload(tiny, sparse_symbols(tiny, np.random.default_rng(9)), context=True)
+    assert context[0] == 2
     cases: dict[str, list[bytes]] = {
+        "context_noncanonical": encode_frames(KIND_REQUEST, tiny.model_id, 6, context + b"\x07"),
+        "context_symbol": encode_frames(KIND_REQUEST, tiny.model_id, 7, context[:7] + b"\xff" * 8),
         "wrong_model": encode_frames(KIND_REQUEST, tiny.model_id ^ 1, 1, request_payload(tiny, symbols)),
         "wrong_kind": encode_frames(KIND_REPLY, tiny.model_id, 2, request_payload(tiny, symbols)),
         "wrong_size": encode_frames(KIND_REQUEST, tiny.model_id, 3, encode_payload(symbols[:-1], k, 9)),
@@ -237,6 +246,17 @@ def test_counters_name_each_refusal(tiny: TinyModel):
         assert snap["drops"].get(reason) == 1, (reason, snap["drops"])
     assert snap["replies"] == 1 and "internal" not in snap["drops"]
     assert snap["latency"]["p50_ms"] is not None and snap["latency"]["max_ms"] >= snap["latency"]["p50_ms"]
+
+
+def test_a_model_without_coder_tables_refuses_context_payloads(tiny: TinyModel, tmp_path: Path):
+    plain = build_model_dir(tmp_path / "plain")  # same network, no `coder` in agilenn.json
+    payload = request_payload(tiny, sparse_symbols(tiny, np.random.default_rng(3)), context=True)
+    with ServerThread(plain.folder) as srv, _connected(srv.address) as sock:
+        for frame in encode_frames(KIND_REQUEST, plain.model_id, 1, payload):
+            sock.send(frame)
+        _sync(sock, plain)
+        snap = settle(srv.stats, lambda snap: snap["replies"] >= 1)
+    assert snap["drops"] == {"bad_encoding": 1} and snap["replies"] == 1
 
 
 def test_unexpected_exception_is_counted_logged_once_and_serving_goes_on(
@@ -295,6 +315,7 @@ def test_serve_reports_and_writes_json_then_stops(tiny: TinyModel, tmp_path: Pat
     asyncio.run(scenario())
     text = out.getvalue()
     assert f"0x{tiny.model_id:08x}" in text and "final counters" in text and "latency" in text
+    assert "context-coded (C decoder)" in text
     data = json.loads(json_path.read_text())
     assert data["model_id"] == tiny.model_id and data["requests"] == 0 and "drops" in data
 
@@ -327,6 +348,8 @@ def _edit_meta(folder: Path, edit: str) -> None:
         meta["feature_map"]["channels"] += 1
     elif edit == "missing-remote":
         meta["files"]["remote"] = "gone.onnx"
+    elif edit == "bad-coder":
+        meta["coder"] = {"format": "agilenn-context-coder", "format_version": 1, "alphabet": 5}
     (folder / "agilenn.json").write_text(json.dumps(meta))
 
 
@@ -338,6 +361,7 @@ def _edit_meta(folder: Path, edit: str) -> None:
         ("bad-alpha", ("agilenn.json", "combiner.alpha")),
         ("wrong-channels", ("remote.onnx", "feature_map")),
         ("missing-remote", ("gone.onnx", "files.remote")),
+        ("bad-coder", ("agilenn.json", "coder", "fit-coder")),
     ],
 )
 def test_cli_bad_metadata_exits_2(capsys: pytest.CaptureFixture[str], tmp_path: Path, edit: str, fragments: tuple):

@@ -17,19 +17,53 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agilenn_codegen.offload import KIND_REPLY, KIND_REQUEST, ProtocolError, decode_frame, decode_reply, encode_frames
+from agilenn_codegen.offload import (
+    KIND_REPLY,
+    KIND_REQUEST,
+    VERSION,
+    ProtocolError,
+    decode_frame,
+    decode_reply,
+    encode_frames,
+)
 from agilenn_codegen.server import ModelSpec, RequestDecoder, RequestError, ServerStats, ServerThread, decode_request
 from agilenn_codegen.server.model import parse_spec
-from tests.offload.fixtures import TinyModel, build_model_dir, random_symbols, reference_logits, request_frames, settle
+from tests.offload.fixtures import (
+    TinyModel,
+    build_model_dir,
+    random_symbols,
+    reference_logits,
+    request_frames,
+    request_payload,
+    settle,
+    sparse_symbols,
+)
 
 FAST = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 FRAME_REASONS = {"truncated", "bad_magic", "bad_version", "bad_kind", "bad_length", "crc", "too_large", "bad_header"}
 SERVER_REASONS = FRAME_REASONS | {"oversize", "wrong_kind", "wrong_model", "conflict", "too_many_pending"}
+PAYLOAD_REASONS = {
+    "truncated",
+    "too_large",
+    "bad_encoding",
+    "bad_header",
+    "trailing",
+    "bad_padding",
+    "bad_symbol",
+    "lzw_code",
+    "lzw_overrun",
+    "lzw_underrun",
+    "context_symbol",
+    "context_escape",
+    "context_noncanonical",
+    "wrong_size",
+    "wrong_alphabet",
+}
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> TinyModel:
-    return build_model_dir(tmp_path_factory.mktemp("fuzz") / "export", height=4, width=4)
+    return build_model_dir(tmp_path_factory.mktemp("fuzz") / "export", height=4, width=4, coder=True)
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +103,7 @@ def _one_drop(stats: ServerStats) -> str:
 
 
 @FAST
-@given(data=st.binary(max_size=1600) | st.binary(max_size=200).map(lambda b: b"AGNN\x01" + b))
+@given(data=st.binary(max_size=1600) | st.binary(max_size=200).map(lambda b: b"AGNN" + bytes([VERSION]) + b))
 def test_random_bytes_are_dropped_with_a_reason(spec: ModelSpec, data: bytes):
     decoder, stats = _decoder(spec)
     assert decoder.on_datagram(data, ("10.0.0.1", 1), now=0.0) is None
@@ -144,9 +178,50 @@ def test_garbage_payload_with_a_valid_crc_is_refused_or_valid(tiny: TinyModel, s
     try:
         symbols = decode_request(spec, request.payload)
     except (ProtocolError, RequestError) as exc:
-        assert exc.reason
+        assert exc.reason in PAYLOAD_REASONS
     else:
-        assert symbols.shape == (spec.num_symbols,) and int(symbols.max()) < spec.num_centroids
+        assert symbols.shape == (spec.num_symbols,) and int(symbols.max()) < spec.alphabet
+
+
+def _decode_outcome(spec: ModelSpec, payload: bytes) -> object:
+    try:
+        return decode_request(spec, payload).tobytes()
+    except (ProtocolError, RequestError) as exc:
+        assert exc.reason in PAYLOAD_REASONS, exc.reason
+        return exc.reason
+
+
+@FAST
+@given(body=st.binary(max_size=40), count=st.sampled_from([64, 63, 0, 2**32 - 1]), k=st.integers(0, 255))
+def test_context_payloads_with_any_body_are_refused_or_valid(spec: ModelSpec, body: bytes, count: int, k: int):
+    """Header of encoding 2 (N, K, P mostly right), then anything: a reason or valid symbols, never more."""
+    for header in (struct.pack("<BIBB", 2, count, 5, 15), struct.pack("<BIBB", 2, 64, k, k % 17)):
+        outcome = _decode_outcome(spec, header + body)
+        if isinstance(outcome, bytes):
+            symbols = np.frombuffer(outcome, np.uint8)
+            assert symbols.size == spec.num_symbols and int(symbols.max()) < spec.alphabet
+
+
+@FAST
+@given(seed=st.integers(0, 2**16), flips=st.lists(st.integers(0, 10**6), min_size=1, max_size=4, unique=True))
+def test_flipped_bits_in_context_payloads_are_caught_or_decoded(tiny: TinyModel, spec: ModelSpec, seed, flips):
+    """Bits flipped after the CRC (a forged or miscomputed frame): the context decoder still never crashes,
+    and the C decoder the server uses agrees with the Python reference."""
+    from agilenn_codegen.offload import ContextCodec, decode_payload
+
+    symbols = sparse_symbols(tiny, np.random.default_rng(seed))
+    payload = bytearray(request_payload(tiny, symbols, context=True))
+    assert payload[0] == 2 and spec.context is not None and spec.context.uses_native
+    for flip in flips:
+        bit = 8 * 7 + flip % (8 * (len(payload) - 7))  # in the body
+        payload[bit // 8] ^= 1 << (bit % 8)
+    outcome = _decode_outcome(spec, bytes(payload))
+    reference = ContextCodec(spec.coder, spec.height, spec.width, native=False)
+    try:
+        expected: object = decode_payload(bytes(payload), max_symbols=spec.num_symbols, context=reference)[0].tobytes()
+    except ProtocolError as exc:
+        expected = exc.reason
+    assert outcome == expected
 
 
 @FAST
@@ -161,7 +236,7 @@ def test_fragment_soup_never_crashes_and_stays_bounded(tiny: TinyModel, spec: Mo
     decoder, stats = _decoder(spec)
     for step, (seq, index, count, total, body) in enumerate(ops):
         fields = (index, count, tiny.model_id, seq, len(body), total)
-        header = struct.pack("<4sBBHHIIHI", b"AGNN", 1, KIND_REQUEST, *fields)
+        header = struct.pack("<4sBBHHIIHI", b"AGNN", VERSION, KIND_REQUEST, *fields)
         frame = header + struct.pack("<I", zlib.crc32(body, zlib.crc32(header))) + body
         request = decoder.on_datagram(frame, ("peer", seq % 2), now=step * 0.01)
         if request is not None:

@@ -43,13 +43,17 @@ def exported_folder(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Pat
     return out, root
 
 
-def generated_library(exported: tuple[Path, Path], target: str, out: Path, count: int) -> tuple:
-    """Generate the device library for `target` from the export fixture; returns (library, images, labels)."""
+def generated_library(
+    exported: tuple[Path, Path], target: str, out: Path, count: int, extra: list[str] | None = None
+) -> tuple:
+    """Generate the device library for `target` from the export fixture (with `extra` codegen options);
+    returns (library, images, labels)."""
     from agilenn_codegen.pipeline.device_model import dataset_images
     from agilenn_codegen.pipeline.device_run import load_library
 
     folder, root = exported
-    assert main(["codegen", str(folder), "--target", target, "--out", str(out), "--data-root", str(root)]) == 0
+    command = ["codegen", str(folder), "--target", target, "--out", str(out), "--data-root", str(root)]
+    assert main(command + (extra or [])) == 0
     lib = load_library(out)
     images, labels = dataset_images(lib.exported, "test", count, root)
     return lib, images, labels

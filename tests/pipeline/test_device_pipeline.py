@@ -15,23 +15,33 @@ from agilenn_codegen.lossy_proxy import LossyProxy
 from agilenn_codegen.pipeline.device_model import dataset_images
 from agilenn_codegen.pipeline.device_run import library_build_inputs, load_library, run_device
 from agilenn_codegen.pipeline.reference import ReferencePipeline
-from agilenn_codegen.pipeline.symbols import nearest_centroid, symbol_table
+from agilenn_codegen.pipeline.symbols import nearest_centroid, symbol_table, symbol_values
 from agilenn_codegen.server.thread import ServerThread
 from agilenn_codegen.targets import build_program, load_target, run_program
-from tests.pipeline.conftest import COUNT
+from tests.pipeline.conftest import COUNT, generated_library
 
 
-def test_server_round_trip_is_exact(host_library, exported_folder):
-    lib, images, labels = host_library
+@pytest.fixture(scope="module")
+def lzw_library(exported_folder, tmp_path_factory):
+    out = tmp_path_factory.mktemp("lib") / "agilenn_lzw"
+    return generated_library(exported_folder, "host", out, COUNT, extra=["--coder", "lzw"])
+
+
+@pytest.mark.parametrize("library", ["host_library", "lzw_library"])
+def test_server_round_trip_is_exact(library, exported_folder, request):
+    lib, images, labels = request.getfixturevalue(library)
     with ServerThread(exported_folder[0]) as server:
         report, results = run_device(lib, images, labels, server.address, timeout_ms=2000, sanitize=True)
+    assert report.coder == ("context" if library == "host_library" else "lzw")
     assert report.answered_remote == COUNT
     assert report.frames_equal_reference == COUNT  # every byte sent equals the Python reference
     assert report.predictions_equal_python == COUNT
     assert report.logits_equal_python == COUNT  # alpha * local + (1 - alpha) * remote, bit for bit
     assert report.accuracy_final == report.accuracy_python_int8
-    assert report.bytes_mean < report.raw_bytes  # LZW (or raw) never above raw packing + header
+    assert report.bytes_mean < report.raw_bytes  # a coded payload only when shorter than raw packing
     assert set(results.fragments.tolist()) >= {1}
+    encodings = {frames[0][28] for frames in results.frames}  # the first payload byte of every request
+    assert encodings == {2 if library == "host_library" else 1}
 
 
 def test_no_server_falls_back_to_local(host_library):
@@ -65,12 +75,45 @@ def test_symbol_table_is_nearest_centroid_with_lower_ties():
     assert np.array_equal(table, nearest_centroid(dq, centroids))
 
 
+def test_symbols_index_the_distinct_centroid_values():
+    centroids = (0.5, 2.0, 2.0, 2.0, 3.0)  # the trainer's k-means can leave centroids equal
+    assert symbol_values(centroids).tolist() == [0.5, 2.0, 3.0]
+    values = np.array([0.0, 1.2, 1.3, 2.0, 2.6, 9.0], np.float32)
+    assert nearest_centroid(values, centroids).tolist() == [0, 0, 1, 1, 2, 2]
+    trainer = np.argmin(np.abs(values[:, None] - np.asarray(centroids, np.float32)), axis=1)  # argmin over all 5
+    assert np.array_equal(symbol_values(centroids)[nearest_centroid(values, centroids)], np.float32(centroids)[trainer])
+
+
 def test_manifest_records_the_pipeline(host_library):
     lib, _, _ = host_library
     info = lib.manifest["agilenn"]
-    assert info["lzw_bits"] == 12 and info["buffers"]["lzw_state"] == 7 << 12
+    coder = lib.exported.coder
+    assert info["coder"] == "context" and info["lzw_bits"] == 0 and info["buffers"]["lzw_state"] == 0
+    assert info["buffers"]["context_line"] == lib.exported.feature_shape[2] * len(coder.live_channels)
+    assert info["context_tables_bytes"] == coder.table_bytes()
     assert info["ram_bytes_total"] > lib.manifest["totals"]["arena_bytes"]
-    assert len(info["symbol_table"]) == 256
+    assert len(info["symbol_table"]) == 256 and max(info["symbol_table"]) < len(info["symbol_values"])
+
+
+def test_lzw_library_sizes_its_dictionary(lzw_library):
+    info = lzw_library[0].manifest["agilenn"]
+    assert info["coder"] == "lzw" and info["lzw_bits"] == 12 and info["buffers"]["lzw_state"] == 5 << 12
+    assert info["buffers"]["context_line"] == 0
+
+
+def test_coder_options_are_checked(exported_folder, tmp_path, capsys):
+    folder, root = exported_folder
+    bare = tmp_path / "no_tables"
+    shutil.copytree(folder, bare)
+    meta = json.loads((bare / "agilenn.json").read_text())
+    del meta["coder"]
+    (bare / "agilenn.json").write_text(json.dumps(meta))
+    out = str(tmp_path / "out")
+    assert main(["codegen", str(bare), "--out", out, "--data-root", str(root)]) == 2
+    assert "agilenn fit-coder" in capsys.readouterr().err
+    assert main(["codegen", str(folder), "--out", out, "--coder", "zip"]) == 2
+    assert main(["codegen", str(folder), "--out", out, "--lzw-bits", "10"]) == 2  # LZW bits without --coder lzw
+    assert "--coder lzw" in capsys.readouterr().err
 
 
 FRAMES_MAIN = r"""
@@ -127,7 +170,7 @@ def test_emulated_cortex_m7_sends_the_reference_bytes(exported_folder, tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     info = lib.manifest["agilenn"]
     reference = ReferencePipeline(
-        lib.exported, lib.exported.device_onnx, lib.table, info["lzw_bits"], info["max_fragment"]
+        lib.exported, lib.exported.device_onnx, lib.table, info["lzw_bits"], info["max_fragment"], coder=info["coder"]
     )
     data, offset = (run / "frames.bin").read_bytes(), 0
     classes = lib.exported.num_classes

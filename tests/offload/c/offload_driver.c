@@ -12,6 +12,14 @@
  *   1 lzw:  agilenn_lzw_encode with capacity cap -> u32 status, u32 len, body, u32 guard_ok
  *   2 pack: agilenn_pack_indices at b = W with capacity cap -> u32 status, u32 len, bytes, u32 guard_ok
  *   3 crc:  agilenn_crc32 of the N bytes, chained at byte `cap` -> u32 crc
+ * ops 4..6 take a context model after the symbols (`model_id` holds its size in bytes): u16 K, C, H, W,
+ * L, R (rare count), rows; u16 live[L], u16 rare[R], u16 map[L * (K+1)^2 * K] (row * K), u32 cum_freq[rows * K]
+ *   4 context payload: agilenn_encode_payload with the model into `cap` bytes (0: the maximum)
+ *     -> u32 status, u32 len, payload, u32 guard_ok, u32 line_guard_ok
+ *   5 context body: agilenn_context_encode with capacity cap (0 is 0) -> the same fields
+ *   6 context body pixel by pixel: begin, `seq` calls of agilenn_context_encode_pixel (pixels in
+ *     coding order, made from the channel-major symbols), end -> u32 status of the first failing call
+ *     (or of end), u32 len, body, u32 guard_ok, u32 line_guard_ok
  */
 #include <stdio.h>
 #include <string.h>
@@ -26,6 +34,21 @@ static uint8_t symbols[MAX_N];
 static uint16_t lzw_state[AGILENN_LZW_STATE_WORDS(AGILENN_LZW_MAX_BITS)];
 static uint8_t buffer[AGILENN_PAYLOAD_HEADER_SIZE + MAX_N + GUARD];
 static uint8_t frame[AGILENN_FRAME_MAX_BYTES(65535u) + GUARD];
+
+#define MAX_LIVE 16u
+#define MAX_CHANNELS 64u
+#define MAX_MAP (MAX_LIVE * 17u * 17u * 16u)
+#define MAX_ENTRIES 65535u
+#define MAX_LINE 4096u
+static uint8_t model_blob[2u * (7u + MAX_CHANNELS + MAX_MAP) + 4u * MAX_ENTRIES];
+static uint16_t live[MAX_LIVE];
+static uint16_t rare[MAX_CHANNELS];
+static uint8_t border[MAX_LIVE];
+static uint16_t context_map[MAX_MAP];
+static uint32_t cum_freq[MAX_ENTRIES];
+static uint8_t line[MAX_LINE + GUARD];
+static uint8_t pixel[MAX_CHANNELS];
+static agilenn_context_model_t model;
 
 static uint32_t get_u32(const uint8_t *b)
 {
@@ -45,6 +68,55 @@ static int put_u32(FILE *f, uint32_t v)
 static int put_bytes(FILE *f, const uint8_t *data, size_t len)
 {
     return (len == 0u || fwrite(data, 1, len, f) == len) ? 0 : -1;
+}
+
+static uint16_t get_u16(const uint8_t *b)
+{
+    return (uint16_t)(b[0] | b[1] << 8);
+}
+
+/* The context model of ops 4..6 from its blob; 0 if it does not fit this driver's arrays. */
+static int read_model(const uint8_t *b, uint32_t size)
+{
+    uint32_t K, C, L, R, rows, i, n_map, pos = 14u;
+    if (size < 14u) {
+        return 0;
+    }
+    K = get_u16(b);
+    C = get_u16(b + 2);
+    L = get_u16(b + 8);
+    R = get_u16(b + 10);
+    rows = get_u16(b + 12);
+    n_map = L * (K + 1u) * (K + 1u) * K;
+    if (C > MAX_CHANNELS || L > MAX_LIVE || R > MAX_CHANNELS || n_map > MAX_MAP || rows * K > MAX_ENTRIES ||
+        size != 14u + 2u * (L + R + n_map) + 4u * rows * K || (uint32_t)get_u16(b + 6) * L > MAX_LINE) {
+        return 0;
+    }
+    for (i = 0u; i < L; i++, pos += 2u) {
+        live[i] = get_u16(b + pos);
+        border[i] = (uint8_t)K;
+    }
+    for (i = 0u; i < R; i++, pos += 2u) {
+        rare[i] = get_u16(b + pos);
+    }
+    for (i = 0u; i < n_map; i++, pos += 2u) {
+        context_map[i] = get_u16(b + pos);
+    }
+    for (i = 0u; i < rows * K; i++, pos += 4u) {
+        cum_freq[i] = get_u32(b + pos);
+    }
+    model.alphabet = (uint16_t)K;
+    model.channels = (uint16_t)C;
+    model.height = get_u16(b + 4);
+    model.width = get_u16(b + 6);
+    model.live_count = (uint16_t)L;
+    model.rare_count = (uint16_t)R;
+    model.live = live;
+    model.rare = R ? rare : NULL;
+    model.border = border;
+    model.context_map = context_map;
+    model.cum_freq = cum_freq;
+    return 1;
 }
 
 static uint32_t guard_ok(const uint8_t *buf, size_t cap)
@@ -84,7 +156,7 @@ int main(void)
             break;
         }
         if (op == 0u) {
-            const agilenn_payload_params_t pp = {n, k, w};
+            const agilenn_payload_params_t pp = {n, k, w, NULL};
             agilenn_frame_params_t fp;
             uint32_t i, nframes;
             if (cap == 0u) {
@@ -132,6 +204,52 @@ int main(void)
             }
             rc |= put_u32(out, (uint32_t)st) | put_u32(out, st == AGILENN_OK ? (uint32_t)len : 0u);
             rc |= put_bytes(out, buffer, st == AGILENN_OK ? len : 0u) | put_u32(out, guard_ok(buffer, cap));
+        } else if (op >= 4u && op <= 6u) {
+            const uint32_t blob = get_u32(head + 12);
+            size_t line_bytes;
+            if (blob > sizeof model_blob || fread(model_blob, 1, blob, in) != blob || !read_model(model_blob, blob)) {
+                fprintf(stderr, "bad model\n");
+                rc = 3;
+                break;
+            }
+            line_bytes = (size_t)model.width * model.live_count;
+            if (op == 4u && cap == 0u) {
+                cap = (uint32_t)AGILENN_PAYLOAD_MAX_BYTES(n, k);
+            }
+            if (cap > AGILENN_PAYLOAD_HEADER_SIZE + MAX_N) {
+                rc = 3;
+                break;
+            }
+            memset(buffer, GUARD_BYTE, cap + GUARD);
+            memset(line, GUARD_BYTE, sizeof line);
+            if (op == 4u) {
+                const agilenn_payload_params_t pp = {n, k, 0u, &model};
+                st = agilenn_encode_payload(&pp, symbols, line, line_bytes, buffer, cap, &len);
+            } else if (op == 5u) {
+                st = agilenn_context_encode(&model, symbols, line, line_bytes, buffer, cap, &len);
+            } else {
+                agilenn_context_encoder_t enc;
+                const uint32_t pushes = get_u32(head + 16);
+                const uint32_t plane = (uint32_t)model.height * model.width;
+                uint32_t p, j;
+                st = agilenn_context_encode_begin(&enc, &model, line, line_bytes, buffer, cap);
+                for (p = 0u; p < pushes && st == AGILENN_OK; p++) {
+                    const uint32_t at = p % plane; /* past the end: pixels again (the call must refuse) */
+                    for (j = 0u; j < model.live_count; j++) {
+                        pixel[j] = symbols[(size_t)model.live[j] * plane + at];
+                    }
+                    for (j = 0u; j < model.rare_count; j++) {
+                        pixel[model.live_count + j] = symbols[(size_t)model.rare[j] * plane + at];
+                    }
+                    st = agilenn_context_encode_pixel(&enc, pixel);
+                }
+                if (st == AGILENN_OK) {
+                    st = agilenn_context_encode_end(&enc, &len);
+                }
+            }
+            rc |= put_u32(out, (uint32_t)st) | put_u32(out, st == AGILENN_OK ? (uint32_t)len : 0u);
+            rc |= put_bytes(out, buffer, st == AGILENN_OK ? len : 0u) | put_u32(out, guard_ok(buffer, cap));
+            rc |= put_u32(out, guard_ok(line, line_bytes));
         } else if (op == 3u) {
             const uint32_t split = cap < n ? cap : n;
             rc |= put_u32(out, agilenn_crc32(agilenn_crc32(0u, symbols, split), symbols + split, n - split));
