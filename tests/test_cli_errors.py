@@ -950,12 +950,12 @@ def test_pipeline_name_and_out_policy(capsys: pytest.CaptureFixture[str], tmp_pa
     expect_user_error(capsys, [*base, "--name", "agilenn_offload"], "is a name of the runtime")
     assert not out.exists()
     for _ in range(2):  # the second run regenerates the first one's output in place
-        code, stdout, err = _run(capsys, [*base, "--lzw-bits", "9"])
+        code, stdout, err = _run(capsys, [*base, "--coder", "lzw", "--lzw-bits", "9"])
         assert code == 0, stdout + err
     assert (out / "agilenn_fashion_mnist_agilenn.h").is_file() and (out / "model" / "device_int8.onnx").is_file()
     assert "_rejected_replies(void)" in (out / "agilenn_fashion_mnist_agilenn.h").read_text()
     before = _tree(out)
-    expect_user_error(capsys, [*base, "--lzw-bits", "0", "--target", "stm32f103"], "does not fit")
+    expect_user_error(capsys, [*base, "--coder", "raw", "--target", "stm32f103"], "does not fit")
     assert _tree(out) == before
 
 
