@@ -241,7 +241,7 @@ static const agilenn_quantization_params_t l8_params = {
 
 /* ---- working memory ------------------------------------------------------------------- */
 
-static union {
+AGILENN_STATE union {
     uint8_t bytes[4704];
     int32_t align_int;
     float align_float;
