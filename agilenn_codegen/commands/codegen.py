@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shlex
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -12,6 +13,10 @@ from agilenn_codegen.commands.output_paths import check_output_dir
 from agilenn_codegen.compiler import ir
 from agilenn_codegen.errors import UserError
 from agilenn_codegen.targets import Target
+
+if TYPE_CHECKING:
+    from agilenn_codegen.micropython import ModuleSpec
+    from agilenn_codegen.pipeline.codegen import PipelineLibrary
 
 
 def command(
@@ -34,6 +39,9 @@ def command(
     lzw_bits: int = typer.Option(
         None, "--lzw-bits", help="AgileNN folder: LZW dictionary code width 9..16, 0 = raw only (default: by RAM)."
     ),
+    micropython: bool = typer.Option(
+        False, "--micropython", help="Also write <out>/micropython/, a MicroPython user C module (and native .mpy)."
+    ),
 ) -> None:
     """Compile an int8 ONNX model into a dependency-free C99 library with a CMakeLists.txt."""
     from agilenn_codegen.compiler import compile_model
@@ -47,7 +55,11 @@ def command(
     from agilenn_codegen.pipeline.exported import is_export_folder
 
     if is_export_folder(model):
-        _codegen_pipeline(console, model, tgt, out, name, calibration, data_root, lzw_bits, allow_overflow)
+        library = _codegen_pipeline(console, model, tgt, out, name, calibration, data_root, lzw_bits, allow_overflow)
+        if micropython:
+            from agilenn_codegen.micropython import pipeline_spec
+
+            _write_micropython(console, pipeline_spec(library), out, library.manifest["command"])
         return
     if model.is_dir():
         raise UserError(f"{model}: is a directory without agilenn.json; pass an int8 .onnx file or an export folder")
@@ -84,6 +96,25 @@ def command(
     console.print(
         f"link it with: add_subdirectory({out}) and target_link_libraries(app PRIVATE {library.name})", markup=False
     )
+    if micropython:
+        from agilenn_codegen.micropython import model_spec
+
+        _write_micropython(console, model_spec(library), out, command_line)
+
+
+def _write_micropython(console: Console, spec: ModuleSpec, out: Path, command_line: str) -> None:
+    from agilenn_codegen.micropython import write_module
+
+    try:
+        module = write_module(spec, out, command=f"{command_line} --micropython")
+    except OSError as exc:
+        raise UserError(f"{out}: cannot write the MicroPython module ({exc.strerror or exc})") from None
+    console.print(
+        f"MicroPython module {spec.name}: make -C micropython/ports/<port> USER_C_MODULES={module.modules_dir} "
+        f"(CMake ports: USER_C_MODULES={module.cmake_entry}); native .mpy: make -C {module.native_dir} "
+        "MPY_DIR=<micropython> ARCH=x64|armv7m|armv7emsp",
+        markup=False,
+    )
 
 
 def _codegen_pipeline(
@@ -96,7 +127,7 @@ def _codegen_pipeline(
     data_root: Path | None,
     lzw_bits: int | None,
     allow_overflow: bool,
-) -> None:
+) -> PipelineLibrary:
     from agilenn_codegen.pipeline.codegen import generate_pipeline
     from agilenn_codegen.pipeline.exported import load_exported
 
@@ -123,3 +154,4 @@ def _codegen_pipeline(
         f"RAM total {info['ram_bytes_total']:,} B"
     )
     console.print(f"device API in {out}/{library.name}_agilenn.h; server: agilenn serve {folder}", markup=False)
+    return library
