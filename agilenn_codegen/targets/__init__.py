@@ -4,7 +4,13 @@ programs natively or on an emulated Cortex-M board (qemu-system-arm with semihos
 from agilenn_codegen.targets.build import build_program, check_toolchain, compile_command
 from agilenn_codegen.targets.model import Emulator, MemoryMap, Target
 from agilenn_codegen.targets.registry import list_targets, load_target, target_names
-from agilenn_codegen.targets.run import RunResult, instructions_executed, qemu_command, run_program
+from agilenn_codegen.targets.run import (
+    RunResult,
+    instructions_between,
+    instructions_executed,
+    qemu_command,
+    run_program,
+)
 
 __all__ = [
     "Emulator",
@@ -14,6 +20,7 @@ __all__ = [
     "build_program",
     "check_toolchain",
     "compile_command",
+    "instructions_between",
     "instructions_executed",
     "list_targets",
     "load_target",

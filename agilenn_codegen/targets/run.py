@@ -105,12 +105,18 @@ class _TraceCounter:
     Each translated block is logged once (``IN:`` and one line per instruction) before it first
     runs; every execution logs a ``Trace`` line naming the block. Summing the block sizes over the
     ``Trace`` lines gives the executed instruction count.
+
+    With `window` = (start_pc, stop_pc), it also records, in ``windows``, the instructions executed
+    from each run of the block at start_pc up to (not including) the next run of the block at
+    stop_pc: the cost of the code between two marker functions.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, window: tuple[int, int] | None = None) -> None:
         self.total = 0
         self.ok = True
+        self.windows: list[int] = []
         self._sizes: dict[tuple[str, str], int] = {}
+        self._window = None if window is None else tuple(f"{pc:x}" for pc in window)
 
     def consume(self, lines: Iterable[str]) -> None:
         """Read the whole log from an iterable of lines."""
@@ -120,6 +126,8 @@ class _TraceCounter:
         pending: tuple[str, int] | None = None
         sizes = self._sizes
         total = 0
+        start_pc, stop_pc = self._window or (None, None)
+        opened: int | None = None
         for line in lines:
             if line.startswith("Trace"):
                 parts = line.split()
@@ -128,6 +136,11 @@ class _TraceCounter:
                 if pending is not None and pending[0] == key[1]:
                     sizes[key] = pending[1]
                     pending = None
+                if key[1] == start_pc and opened is None:
+                    opened = total
+                elif key[1] == stop_pc and opened is not None:
+                    self.windows.append(total - opened)
+                    opened = None
                 size = sizes.get(key)
                 if size is None:
                     self.ok = False
@@ -154,13 +167,31 @@ def instructions_executed(target: Target, executable: Path, cwd: Path, timeout_s
     plain run). The count does not depend on the program's exit status. Returns None for the host
     target, on timeout, or when the log cannot be interpreted.
     """
+    counter = _count(target, executable, cwd, timeout_s, None)
+    return None if counter is None else counter.total
+
+
+def instructions_between(
+    target: Target, executable: Path, cwd: Path, start_pc: int, stop_pc: int, timeout_s: float = 600.0
+) -> list[int] | None:
+    """The instructions executed between marker functions, once per window: from each entry of the
+    function at `start_pc` to the next entry of the function at `stop_pc` (addresses without the
+    Thumb bit; the markers should be small noinline functions). Unlike a whole-program count this
+    excludes start-up and any waiting on input. None as for :func:`instructions_executed`."""
+    counter = _count(target, executable, cwd, timeout_s, (start_pc & ~1, stop_pc & ~1))
+    return None if counter is None else counter.windows
+
+
+def _count(
+    target: Target, executable: Path, cwd: Path, timeout_s: float, window: tuple[int, int] | None
+) -> _TraceCounter | None:
     if target.is_host:
         return None
     check_toolchain(target)
     with tempfile.TemporaryDirectory(prefix="agilenn-icount-") as tmp:
         fifo = Path(tmp) / "trace.log"
         os.mkfifo(fifo)
-        counter = _TraceCounter()
+        counter = _TraceCounter(window)
 
         def reader() -> None:
             with open(fifo, encoding="ascii", errors="replace") as stream:
@@ -177,4 +208,4 @@ def instructions_executed(target: Target, executable: Path, cwd: Path, timeout_s
         thread.join(timeout=60)
     if result.timed_out or not counter.ok or thread.is_alive() or counter.total == 0:
         return None
-    return counter.total
+    return counter
