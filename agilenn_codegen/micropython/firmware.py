@@ -186,3 +186,42 @@ def build_native(native_dir: Path, arch: str, out: Path) -> Path:
 
 def firmware_dir(name: str) -> Path:
     return CACHE_DIR / "firmware" / name
+
+
+def generate_libraries(which: Port, models: Sequence[tuple[Path, Sequence[str]]], dest: Path) -> dict[str, Path]:
+    """`agilenn codegen MODEL --target <the port's target> --micropython [extra...]` for each
+    (MODEL, extra) into dest/<library name>/, rewriting only changed files; returns name -> folder."""
+    import json
+
+    from agilenn_codegen.cli import main
+
+    libraries: dict[str, Path] = {}
+    # a fixed staging folder: the command line (with --out) in the generated banners stays the same
+    staging = dest / ".staging"
+    with build_lock(dest):
+        shutil.rmtree(staging, ignore_errors=True)
+        for index, (model, extra) in enumerate(models):
+            out = staging / str(index)
+            args = ["codegen", str(model), "--target", which.target, "--out", str(out), "--micropython", *extra]
+            if main(args) != 0:
+                raise ToolError(f"agilenn {' '.join(args)} failed")
+            name = json.loads((out / "manifest.json").read_text())["library"]
+            sync_tree(out, dest / name)
+            libraries[name] = dest / name
+        shutil.rmtree(staging, ignore_errors=True)
+    return libraries
+
+
+def build_with_modules(
+    which: Port,
+    libraries: Sequence[Path],
+    build_dir: Path,
+    *,
+    extra_modules: Sequence[Path] = (),
+    heap_bytes: int | None = None,
+) -> Path:
+    """Build `which` with the user C modules of the generated `libraries` (and any `extra_modules`
+    folders) in build_dir; the USER_C_MODULES folder is build_dir/modules."""
+    module_dirs = [lib / "micropython" / lib.name for lib in libraries] + list(extra_modules)
+    modules = bundle_modules(module_dirs, build_dir.parent / f"{build_dir.name}-modules") if module_dirs else None
+    return build_firmware(which, modules, build_dir, heap_bytes=heap_bytes)

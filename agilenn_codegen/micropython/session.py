@@ -9,8 +9,8 @@ each giving its own stdout and error text, the way MicroPython's raw REPL runs p
   Ctrl-D + error + Ctrl-D + ``>``, are split per chunk.
 - unix: a small driver script exec()s the chunks (read from a file) with the same framing.
 
-The same transcript can run under :func:`agilenn_codegen.targets.instructions_executed`, which is
-how the binding's overhead is measured (benchmarks/micropython_overhead.py).
+The same transcript can run under the instruction counter (:func:`count_windows`), which is how
+the binding's overhead is measured (benchmarks/micropython_module.py).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agilenn_codegen.errors import ToolError
-from agilenn_codegen.targets import Target, instructions_executed, load_target, run_program
+from agilenn_codegen.targets import Target, instructions_between, load_target, run_program
 
 RAW_REPL = b"\x01"
 END = b"\x04"
@@ -184,19 +184,6 @@ def run_qemu(firmware: Path, target_name: str, chunks: Sequence[str], *, timeout
     return parse_transcript(bytes(link.received), len(chunks))
 
 
-def count_instructions(firmware: Path, target_name: str, chunks: Sequence[str], *, timeout_s: float = 600.0) -> int:
-    """Guest instructions the emulated board executes from reset until `chunks` ran and qemu exits."""
-    target = load_target(target_name)
-    with tempfile.TemporaryDirectory(prefix="agilenn-mpy-") as tmp, SerialLink(qemu_transcript(chunks)) as link:
-        count = instructions_executed(_board(target, link), firmware, Path(tmp), timeout_s=timeout_s)
-    results = parse_transcript(bytes(link.received), len(chunks))
-    for result in results:
-        result.check()
-    if count is None:
-        raise ToolError("qemu's instruction trace could not be counted")
-    return count
-
-
 def run_chunks(which: str, program: Path, chunks: Sequence[str], *, timeout_s: float = 300.0) -> list[ChunkResult]:
     """Run `chunks` on a firmware of port `which` (see firmware.PORTS)."""
     from agilenn_codegen.micropython.firmware import port
@@ -210,17 +197,6 @@ def run_chunks(which: str, program: Path, chunks: Sequence[str], *, timeout_s: f
 def hex_literal(data: bytes) -> str:
     """A MicroPython expression for `data` (bytes.fromhex, compact and control-character free)."""
     return f"bytes.fromhex('{data.hex()}')"
-
-
-__all__ = [
-    "ChunkResult",
-    "count_instructions",
-    "hex_literal",
-    "parse_transcript",
-    "run_chunks",
-    "run_qemu",
-    "run_unix",
-]
 
 
 RAM_FS = """\
@@ -260,3 +236,21 @@ def ram_files_chunks(files: dict[str, bytes], *, piece: int = 8192) -> list[str]
         chunks += [f"_parts.append({hex_literal(part)})" for part in parts[1:]]
         chunks.append(f"_ram_files[{name!r}] = b''.join(_parts)\ndel _parts")
     return chunks
+
+
+def count_windows(
+    firmware: Path, target_name: str, chunks: Sequence[str], start_pc: int, stop_pc: int, *, timeout_s: float = 900.0
+) -> list[int]:
+    """Run `chunks` on the emulated board and return the instructions of every window between the
+    marker functions at `start_pc` and `stop_pc` (see targets.instructions_between): exact and
+    repeatable, unlike a whole-run count, which includes the firmware spinning on its UART."""
+    target = load_target(target_name)
+    with tempfile.TemporaryDirectory(prefix="agilenn-mpy-") as tmp, SerialLink(qemu_transcript(chunks)) as link:
+        windows = instructions_between(
+            _board(target, link), firmware, Path(tmp), start_pc, stop_pc, timeout_s=timeout_s
+        )
+    for result in parse_transcript(bytes(link.received), len(chunks)):
+        result.check()
+    if windows is None:
+        raise ToolError("qemu's instruction trace could not be counted")
+    return windows

@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import functools
 import struct
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from agilenn_codegen.cli import main
 from agilenn_codegen.micropython import firmware
 from agilenn_codegen.micropython.session import ChunkResult, hex_literal, ram_files_chunks, run_chunks
 from agilenn_codegen.micropython.source import CACHE_DIR
@@ -49,32 +47,18 @@ class PortBuild:
         return run_chunks(self.port.name, self.program, chunks)
 
 
-def _generate(port: firmware.Port, libs: Path) -> tuple[Path, Path]:
-    with tempfile.TemporaryDirectory(prefix="agilenn-mpy-gen-") as tmp:
-        tiny, agilenn = Path(tmp) / TINY, Path(tmp) / AGILENN
-        common = ["--target", port.target, "--micropython"]
-        assert main(["codegen", str(TINY_MODEL), "--out", str(tiny), *common]) == 0
-        # the AgileNN library does not fit the real lpc1768's 64 KB; the emulated board has 4 MB
-        overflow = ["--allow-overflow"] if port.target == "lpc1768" else []
-        assert main(["codegen", str(AGILENN_EXAMPLE), "--out", str(agilenn), *common, *overflow]) == 0
-        firmware.sync_tree(tiny, libs / TINY)
-        firmware.sync_tree(agilenn, libs / AGILENN)
-    return libs / TINY, libs / AGILENN
-
-
 @functools.cache
 def prepared(port_name: str) -> PortBuild:
     """Generate both modules for the port's target and build the firmware (reused when unchanged)."""
     port = firmware.port(port_name)
     work = CACHE_DIR / "tests" / port_name
+    # the AgileNN library does not fit the real lpc1768's 64 KB; the emulated board has 4 MB
+    overflow = ["--allow-overflow"] if port.target == "lpc1768" else []
     with firmware.build_lock(work / "prepare"):
-        tiny_dir, agilenn_dir = _generate(port, work / "libs")
-        modules = firmware.bundle_modules(
-            [tiny_dir / "micropython" / TINY, agilenn_dir / "micropython" / AGILENN], work / "modules"
-        )
+        libs = firmware.generate_libraries(port, [(TINY_MODEL, []), (AGILENN_EXAMPLE, overflow)], work / "libs")
         heap = QEMU_HEAP_BYTES if port.emulated else None
-        program = firmware.build_firmware(port, modules, firmware.firmware_dir(f"tests-{port_name}"), heap_bytes=heap)
-    return PortBuild(port, program, tiny_dir, agilenn_dir)
+        program = firmware.build_with_modules(port, list(libs.values()), work / "firmware", heap_bytes=heap)
+    return PortBuild(port, program, libs[TINY], libs[AGILENN])
 
 
 @functools.cache
