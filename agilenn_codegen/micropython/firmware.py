@@ -7,8 +7,10 @@ rebuilt, and takes a file lock there, so that test workers running in parallel s
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import filecmp
+import io
 import os
 import shutil
 import subprocess
@@ -203,8 +205,11 @@ def generate_libraries(which: Port, models: Sequence[tuple[Path, Sequence[str]]]
         for index, (model, extra) in enumerate(models):
             out = staging / str(index)
             args = ["codegen", str(model), "--target", which.target, "--out", str(out), "--micropython", *extra]
-            if main(args) != 0:
-                raise ToolError(f"agilenn {' '.join(args)} failed")
+            report = io.StringIO()
+            with contextlib.redirect_stdout(report), contextlib.redirect_stderr(report):
+                status = main(args)
+            if status != 0:
+                raise ToolError(f"agilenn {' '.join(args)} failed:\n{report.getvalue()}")
             name = json.loads((out / "manifest.json").read_text())["library"]
             sync_tree(out, dest / name)
             libraries[name] = dest / name

@@ -176,7 +176,7 @@ def instructions_between(
 ) -> list[int] | None:
     """The instructions executed between marker functions, once per window: from each entry of the
     function at `start_pc` to the next entry of the function at `stop_pc` (addresses without the
-    Thumb bit; the markers should be small noinline functions). Unlike a whole-program count this
+    Thumb bit; the markers: small noinline, noipa functions with distinct bodies). Unlike a whole-program count this
     excludes start-up and any waiting on input. None as for :func:`instructions_executed`."""
     counter = _count(target, executable, cwd, timeout_s, (start_pc & ~1, stop_pc & ~1))
     return None if counter is None else counter.windows

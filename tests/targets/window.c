@@ -7,12 +7,15 @@
 #endif
 #define WINDOWS 3
 
-__attribute__((noinline, used)) void window_start(void) {
-    __asm volatile("" ::: "memory");
+/* distinct bodies and noipa: identical functions may be folded into one by the compiler */
+volatile uint32_t window_state;
+
+__attribute__((noinline, noipa, used)) void window_start(void) {
+    window_state = 1u;
 }
 
-__attribute__((noinline, used)) void window_stop(void) {
-    __asm volatile("" ::: "memory");
+__attribute__((noinline, noipa, used)) void window_stop(void) {
+    window_state = 2u;
 }
 
 int main(void) {
