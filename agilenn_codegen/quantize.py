@@ -14,10 +14,11 @@ The same inputs always give a byte-identical output file.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import tempfile
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -203,6 +204,30 @@ def _extra_options(fmt: str) -> dict[str, object]:
     return options
 
 
+@contextlib.contextmanager
+def _int8_slice_in_qoperator() -> Iterator[None]:
+    """Let the QOperator quantizer keep Slice in int8, as it keeps Reshape or Flatten.
+
+    onnxruntime's QOperator registry has no entry for Slice, so a Slice between int8 ops (AgileNN's
+    channel split: local channels -> GlobalAveragePool) is left in float, and so is everything after it
+    that only a quantized input would have made int8. Slice moves bytes without arithmetic, so the
+    quantizer's own pass-through rule for such ops (Direct8BitOp: the output shares the input's scale
+    and zero point) is exact for it too; onnxruntime runs Slice on int8 tensors. The entry is added
+    for the duration of one quantization and removed afterwards.
+    """
+    from onnxruntime.quantization import registry
+    from onnxruntime.quantization.operators.direct_q8 import Direct8BitOp
+
+    added = "Slice" not in registry.QLinearOpsRegistry
+    if added:
+        registry.QLinearOpsRegistry["Slice"] = Direct8BitOp
+    try:
+        yield
+    finally:
+        if added:
+            registry.QLinearOpsRegistry.pop("Slice", None)
+
+
 def quantize_model(
     float_model: Path,
     calibration: Path | Mapping[str, np.ndarray],
@@ -256,20 +281,21 @@ def quantize_model(
         # quantize_static warns on the root logger that QOperator int8 is slow on x64; that is intended.
         logging.disable(logging.WARNING)
         try:
-            quantize_static(
-                str(pre),
-                str(staged),
-                ArrayDataReader(data, inputs),
-                quant_format=QuantFormat.QOperator if fmt == "qoperator" else QuantFormat.QDQ,
-                per_channel=per_channel,
-                reduce_range=False,
-                activation_type=QuantType.QInt8,
-                weight_type=QuantType.QInt8,
-                calibrate_method=method,
-                calibration_providers=["CPUExecutionProvider"],
-                nodes_to_exclude=exclude,
-                extra_options=_extra_options(fmt),
-            )
+            with _int8_slice_in_qoperator():
+                quantize_static(
+                    str(pre),
+                    str(staged),
+                    ArrayDataReader(data, inputs),
+                    quant_format=QuantFormat.QOperator if fmt == "qoperator" else QuantFormat.QDQ,
+                    per_channel=per_channel,
+                    reduce_range=False,
+                    activation_type=QuantType.QInt8,
+                    weight_type=QuantType.QInt8,
+                    calibrate_method=method,
+                    calibration_providers=["CPUExecutionProvider"],
+                    nodes_to_exclude=exclude,
+                    extra_options=_extra_options(fmt),
+                )
         except UserError:
             raise
         except Exception as exc:

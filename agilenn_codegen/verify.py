@@ -16,6 +16,7 @@ import numpy as np
 
 from agilenn_codegen.compiler import compile_model, ir
 from agilenn_codegen.compiler.codegen import GeneratedLibrary, banner, environment, generate, io_entries
+from agilenn_codegen.compiler.library_name import internal_library_name
 from agilenn_codegen.errors import ToolError
 from agilenn_codegen.reference import run_reference
 from agilenn_codegen.samples import generate_samples, load_samples
@@ -114,7 +115,8 @@ def build_verifier(
     graph: ir.Graph, target: Target, work_dir: Path, command: str, *, sanitize: bool = False
 ) -> tuple[GeneratedLibrary, Path]:
     """Generate the library and the harness into `work_dir` and build them for `target`."""
-    library = generate(graph, target, work_dir / "lib", command=command)
+    name, _ = internal_library_name(graph.name)  # never linked by the user: any valid name does
+    library = generate(graph, target, work_dir / "lib", command=command, name=name)
     harness = work_dir / "verify_main.c"
     harness.write_text(
         environment()

@@ -9,7 +9,7 @@ docs/results/micropython.md and .json with:
 - the binding's overhead: guest instructions of a call through the module from MicroPython, minus
   the same C call made directly from C, in the same firmware on the same input. Both are counted by
   qemu between marker functions of a probe module (benchmarks/micropython_probe/; counting
-  agilenn_codegen.targets.instructions_between), each minus its empty bracket, and repeated to
+  agilenn_codegen.targets.count_instructions with marks), each minus its empty bracket, and repeated to
   show they are exact;
 - the modules' flash: text + data of the firmware with each module minus the firmware without any
   (arm-none-eabi-size), and the binding's own object;

@@ -11,4 +11,13 @@
 #include "agilenn_data_movement.h"
 #include "agilenn_quantization.h"
 
+/* the optimized twins, instantiated per layer by generated code */
+#include "agilenn_conv_fast.h"
+#include "agilenn_data_movement_fast.h"
+#include "agilenn_elementwise_fast.h"
+#include "agilenn_fully_connected_fast.h"
+#include "agilenn_pooling_fast.h"
+#include "agilenn_quantization_fast.h"
+#include "agilenn_pixels.h"
+
 #endif /* AGILENN_RUNTIME_H */

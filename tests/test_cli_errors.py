@@ -434,12 +434,12 @@ def test_model_does_not_fit(capsys: pytest.CaptureFixture[str], tmp_path: Path, 
     # an existing output folder is left exactly as it was
     out.mkdir()
     (out / "keep.txt").write_text("mine")
-    expect_user_error(capsys, ["codegen", str(model), "--target", "stm32f103", "--out", str(out)], "20,480")
+    expect_user_error(capsys, ["codegen", str(model), "--target", "stm32f103", "--out", str(out), "--force"], "20,480")
     assert sorted(p.name for p in out.iterdir()) == ["keep.txt"]
     assert (out / "keep.txt").read_text() == "mine"
 
     code, stdout, err = _run(
-        capsys, ["codegen", str(model), "--target", "stm32f103", "--out", str(out), "--allow-overflow"]
+        capsys, ["codegen", str(model), "--target", "stm32f103", "--out", str(out), "--allow-overflow", "--force"]
     )
     assert code == 0, stdout + err
     assert "warning:" in stdout and "does not fit" in stdout and "20,480" in stdout
@@ -542,3 +542,438 @@ def test_verify_output_paths(capsys: pytest.CaptureFixture[str], tmp_path: Path,
         bad, fragment = taken / "sub", "is a file"
     expect_user_error(capsys, ["verify", str(TINY), "--count", "1", option, str(bad)], str(bad), fragment)
     assert taken.read_text() == "a file"
+
+
+# --------------------------------------------------------------------------------------------
+# issue 11: attributes, scales, opsets and input sizes the runtime cannot take
+# --------------------------------------------------------------------------------------------
+
+
+def _set_attr(op_type: str, key: str, values: list[int]) -> Callable[[onnx.ModelProto], None]:
+    def edit(model: onnx.ModelProto) -> None:
+        node = node_of(model, op_type)
+        for attr in list(node.attribute):
+            if attr.name == key:
+                node.attribute.remove(attr)
+        node.attribute.append(helper.make_attribute(key, values))
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    "op_type,key,values,fragment",
+    [
+        ("QLinearConv", "strides", [0, 0], "strides=[0, 0]"),  # was a ZeroDivisionError traceback
+        ("QLinearConv", "strides", [-1, 1], "strides=[-1, 1]"),
+        ("QLinearConv", "dilations", [0, 1], "dilations=[0, 1]"),
+        ("QLinearConv", "pads", [0, -1, 0, 0], "negative padding"),
+        ("QLinearAveragePool", "strides", [0, 2], "strides=[0, 2]"),
+        ("QLinearAveragePool", "kernel_shape", [0, 2], "kernel [0, 2]"),
+        ("QLinearAveragePool", "kernel_shape", [-2, 2], "kernel [-2, 2]"),
+    ],
+)
+def test_zero_or_negative_geometry(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, op_type: str, key: str, values: list[int], fragment: str
+) -> None:
+    path = edited(TINY, tmp_path / "geometry.onnx", _set_attr(op_type, key, values))
+    expect_error_all_commands(capsys, tmp_path, path, op_type, fragment)
+
+
+@pytest.mark.parametrize("opset,fragment", [(99, "opset 99 is newer"), (22, "opsets 10..21"), (9, "too old")])
+def test_unknown_opset(capsys: pytest.CaptureFixture[str], tmp_path: Path, opset: int, fragment: str) -> None:
+    def edit(model: onnx.ModelProto) -> None:
+        for entry in model.opset_import:
+            if entry.domain in ("", "ai.onnx"):
+                entry.version = opset
+
+    path = edited(TINY, tmp_path / f"opset{opset}.onnx", edit)
+    for command in ("codegen", "inspect"):  # verify's onnxruntime would refuse on its own terms
+        out = tmp_path / f"out_{command}"
+        expect_user_error(capsys, _argv(command, path, out), str(path), fragment)
+        assert not out.exists()
+
+
+def test_unknown_com_microsoft_version(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    def edit(model: onnx.ModelProto) -> None:
+        next(e for e in model.opset_import if e.domain == "com.microsoft").version = 2
+
+    path = edited(TINY, tmp_path / "ms2.onnx", edit)
+    expect_user_error(capsys, _argv("codegen", path, tmp_path / "out"), "com.microsoft opset 2")
+
+
+@pytest.mark.parametrize(
+    "input_index,value,fragment",
+    [
+        (1, 0.0, "is 0"),  # the reported case: a zero input scale was accepted silently
+        (1, -0.5, "is -0.5"),
+        (1, float("nan"), "is nan"),
+        (1, float("inf"), "is inf"),
+        (1, 1e-45, "not subnormal"),
+    ],
+)
+def test_bad_input_scale(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, input_index: int, value: float, fragment: str
+) -> None:
+    def edit(model: onnx.ModelProto) -> None:
+        node = node_of(model, "QuantizeLinear")
+        replace_initializer(model, node.input[input_index], np.array(value, np.float32))
+
+    path = edited(TINY, tmp_path / "scale.onnx", edit)
+    expect_error_all_commands(capsys, tmp_path, path, "input_QuantizeLinear", "input_scale", fragment, "positive")
+
+
+def test_zero_in_per_channel_weight_scales(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    def edit(model: onnx.ModelProto) -> None:
+        node = node_of(model, "QLinearConv")
+        scales = numpy_helper.to_array(initializer(model, node.input[4])).copy()
+        scales.reshape(-1)[-1] = 0.0
+        replace_initializer(model, node.input[4], scales)
+
+    path = edited(TINY, tmp_path / "wscale.onnx", edit)
+    expect_error_all_commands(capsys, tmp_path, path, "conv1_quant", "is 0", "positive")
+
+
+def test_scales_that_overflow_the_multiplier(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """Each scale is valid, but x_scale * w_scale / y_scale is not a float32 (it used to give C that did not build)."""
+
+    def edit(model: onnx.ModelProto) -> None:
+        node = node_of(model, "QLinearConv")
+        replace_initializer(model, node.input[6], np.array(1e-37, np.float32))
+        w = numpy_helper.to_array(initializer(model, node.input[4]))
+        replace_initializer(model, node.input[4], np.full(w.shape, 1e30, np.float32))
+
+    path = edited(TINY, tmp_path / "overflow.onnx", edit)
+    expect_error_all_commands(capsys, tmp_path, path, "conv1_quant", "multiplier", "float32 cannot hold")
+
+
+@pytest.mark.parametrize("axis,size", [(2, 0), (2, -3), (0, 0), (1, -1)])
+def test_zero_or_negative_input_dimension(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, axis: int, size: int
+) -> None:
+    """A size <= 0 is an error of its own, not reported as a dynamic dimension."""
+
+    def edit(model: onnx.ModelProto) -> None:
+        dim = model.graph.input[0].type.tensor_type.shape.dim[axis]
+        dim.Clear()
+        dim.dim_value = size
+
+    path = edited(TINY, tmp_path / "dim.onnx", edit)
+    err = expect_user_error(capsys, _argv("codegen", path, tmp_path / "out"), f"size {size} on axis {axis}", "positive")
+    assert "dynamic dimension" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_reshape_to_negative_dimensions(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """[-2, -5] has the right element count (10) but is not a shape."""
+
+    def edit(model: onnx.ModelProto) -> None:
+        graph = model.graph
+        old = graph.output[0].name
+        graph.initializer.append(numpy_helper.from_array(np.array([-2, -5], np.int64), "odd_shape"))
+        graph.node.append(helper.make_node("Reshape", [old, "odd_shape"], ["reshaped"], name="odd_reshape"))
+        output = onnx.ValueInfoProto()
+        output.CopyFrom(graph.output[0])
+        output.name = "reshaped"
+        del graph.output[:]
+        graph.output.append(output)
+
+    path = edited(TINY, tmp_path / "reshape.onnx", edit)
+    expect_error_all_commands(capsys, tmp_path, path, "odd_reshape", "cannot reshape", "[-2, -5]")
+
+
+# --------------------------------------------------------------------------------------------
+# issue 11: library names that would clash with the runtime, a C header or CMake
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name,fragment",
+    [
+        ("agilenn_types", "is a name of the runtime"),  # exited 0 with a library that did not compile
+        ("agilenn_runtime", "is a name of the runtime"),
+        ("agilenn_config", "is a name of the runtime"),
+        ("agilenn", "runtime names begin with 'agilenn_'"),
+        ("agilenn_conv", "agilenn_conv_"),
+        ("agilenn_pack", "agilenn_pack_"),
+        ("string", "<string.h>"),
+        ("time", "<time.h>"),
+        ("all", "CMake"),
+        ("m", "CMake"),
+        ("-model", "begin with a letter"),
+    ],
+)
+def test_library_name_clash(capsys: pytest.CaptureFixture[str], tmp_path: Path, name: str, fragment: str) -> None:
+    out = tmp_path / "out"
+    expect_user_error(capsys, ["codegen", str(TINY), "--out", str(out), f"--name={name}"], repr(name), fragment)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("stem", ["agilenn_types", "agilenn_runtime"])
+def test_model_file_named_like_a_runtime_header(capsys: pytest.CaptureFixture[str], tmp_path: Path, stem: str) -> None:
+    model = tmp_path / f"{stem}.onnx"
+    model.write_bytes(TINY.read_bytes())
+    out = tmp_path / "out"
+    expect_user_error(capsys, ["codegen", str(model), "--out", str(out)], f"{stem}.onnx", "--name")
+    assert not out.exists()
+    code, stdout, err = _run(capsys, ["codegen", str(model), "--out", str(out), "--name", "my_model"])
+    assert code == 0, stdout + err
+    assert (out / "my_model.h").is_file() and not (out / f"{stem}.h").exists()
+
+
+def test_verify_and_inspect_take_a_model_named_like_a_runtime_header(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Their library is internal, so a clashing file name only earns a note (inspect) instead of a refusal."""
+    model = tmp_path / "agilenn_types.onnx"
+    model.write_bytes(TINY.read_bytes())
+    code, stdout, err = _run(capsys, ["verify", str(model), "--count", "2"])
+    assert code == 0 and "bit-exact" in stdout, stdout + err
+    code, stdout, err = _run(capsys, ["inspect", str(model), "--target", "host"])
+    assert code == 0 and "will need --name" in stdout, stdout + err
+
+
+def test_every_runtime_name_is_reserved() -> None:
+    """The reserved set comes from the runtime sources, so a kernel added later is covered too."""
+    from agilenn_codegen.compiler.library_name import library_name, runtime_names
+    from agilenn_codegen.paths import RUNTIME_C_DIR
+
+    names = runtime_names()
+    for header in RUNTIME_C_DIR.rglob("*.h"):
+        assert header.stem in names
+        with pytest.raises(UserError):
+            library_name(header.stem)
+    assert library_name("agilenn_fashion_mnist") == "agilenn_fashion_mnist"  # the pipeline's default name is fine
+    assert library_name("Tiny-CNN") == "tiny_cnn"
+
+
+# --------------------------------------------------------------------------------------------
+# issue 11: output folders (one policy: commands/output_paths.py)
+# --------------------------------------------------------------------------------------------
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_out_non_empty_folder_is_refused_unless_force(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    (out / "CMakeLists.txt").write_text("# my own project\n")
+    before = _tree(out)
+    expect_user_error(capsys, ["codegen", str(TINY), "--out", str(out)], str(out), "not empty", "notes.txt", "--force")
+    assert _tree(out) == before  # nothing overwritten without a word
+    code, stdout, err = _run(capsys, ["codegen", str(TINY), "--out", str(out), "--force"])
+    assert code == 0, stdout + err
+    assert (out / "notes.txt").read_text() == "keep me"
+    assert (out / "CMakeLists.txt").read_text().startswith("# Generated by agilenn-codegen")
+
+
+def test_out_previous_output_is_regenerated_in_place(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    out = tmp_path / "lib"
+    assert _run(capsys, ["codegen", str(TINY), "--out", str(out)])[0] == 0
+    (out / "my_notes.txt").write_text("mine")
+    code, stdout, err = _run(capsys, ["codegen", str(TINY), "--out", str(out), "--name", "renamed"])
+    assert code == 0, stdout + err
+    names = {p.name for p in out.iterdir()}
+    assert {"renamed.c", "renamed.h", "my_notes.txt", "manifest.json"} <= names
+    assert not {"tiny_cnn_int8.c", "tiny_cnn_int8.h"} & names  # the previous run's files are gone
+    assert not any(n.startswith(".agilenn-staging") for n in names)
+
+
+def test_out_marker_cannot_reach_outside(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """A hand-edited .agilenn-output.json naming '..' or a path must not make a rerun delete anything outside."""
+    import json
+
+    out = tmp_path / "lib"
+    assert _run(capsys, ["codegen", str(TINY), "--out", str(out)])[0] == 0
+    (tmp_path / "precious.txt").write_text("keep")
+    marker = json.loads((out / ".agilenn-output.json").read_text())
+    marker["entries"] += ["..", "../precious.txt", "/etc", "."]
+    (out / ".agilenn-output.json").write_text(json.dumps(marker))
+    assert _run(capsys, ["codegen", str(TINY), "--out", str(out)])[0] == 0
+    assert (tmp_path / "precious.txt").read_text() == "keep" and (out / "manifest.json").is_file()
+
+
+def test_output_that_would_replace_its_input(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """--force into the folder holding the model: an output entry with the input's name is refused at the end."""
+    out = tmp_path / "work"
+    (out / "CMakeLists.txt").mkdir(parents=True)
+    model = out / "CMakeLists.txt" / "model.onnx"
+    model.write_bytes(TINY.read_bytes())
+    expect_user_error(capsys, ["codegen", str(model), "--out", str(out), "--force"], "holds the input")
+    assert model.read_bytes() == TINY.read_bytes()
+    assert sorted(p.name for p in out.iterdir()) == ["CMakeLists.txt"]
+
+
+def test_failure_leaves_a_previous_output_unchanged(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, models: dict[str, Path]
+) -> None:
+    out = tmp_path / "lib"
+    assert _run(capsys, ["codegen", str(TINY), "--out", str(out)])[0] == 0
+    before = _tree(out)
+    argv = ["codegen", str(models["big"]), "--target", "stm32f103", "--out", str(out)]
+    expect_user_error(capsys, argv, "does not fit")
+    assert _tree(out) == before
+    nested = tmp_path / "a" / "b" / "c"
+    expect_user_error(capsys, [*argv[:-1], str(nested)], "does not fit")
+    assert not (tmp_path / "a").exists()  # the folders it would have created are not left behind
+
+
+def test_quantize_out_equal_to_input(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    source = Path(__file__).resolve().parents[1] / "examples" / "models" / "tiny_cnn.onnx"
+    model = tmp_path / "model.onnx"
+    model.write_bytes(source.read_bytes())
+    calibration = tmp_path / "calib.npz"
+    np.savez(calibration, input=np.zeros((2, 1, 28, 28), np.float32))
+    argv = ["quantize", str(model), "--calibration", str(calibration), "--out", str(tmp_path / "." / "model.onnx")]
+    expect_user_error(capsys, argv, "is the input file")
+    assert model.read_bytes() == source.read_bytes()
+
+
+# --------------------------------------------------------------------------------------------
+# issue 11: export folders given to codegen (and serve)
+# --------------------------------------------------------------------------------------------
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "agilenn_fmnist"
+
+
+@pytest.fixture
+def export_copy(tmp_path: Path) -> Path:
+    folder = tmp_path / "export"
+    folder.mkdir()
+    for name in ("agilenn.json", "device.onnx", "remote.onnx"):
+        (folder / name).write_bytes((EXAMPLE / name).read_bytes())
+    return folder
+
+
+def _calibration(tmp_path: Path) -> Path:
+    path = tmp_path / "calib.npz"
+    np.savez(path, image=np.random.default_rng(0).standard_normal((4, 1, 28, 28)).astype(np.float32))
+    return path
+
+
+@pytest.mark.parametrize("name", ["device.onnx", "remote.onnx"])
+@pytest.mark.parametrize("fraction", [0.0, 0.5, 0.95])
+def test_truncated_file_in_export_folder(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, export_copy: Path, name: str, fraction: float
+) -> None:
+    """A truncated device.onnx gave a traceback and exit 1; a truncated remote.onnx was copied unchecked."""
+    path = export_copy / name
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * fraction)])
+    out = tmp_path / "out"
+    expect_user_error(capsys, ["codegen", str(export_copy), "--out", str(out)], str(path))
+    assert not out.exists()
+
+
+def test_truncated_metadata_in_export_folder(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, export_copy: Path
+) -> None:
+    meta = export_copy / "agilenn.json"
+    meta.write_bytes(meta.read_bytes()[:200])
+    out = tmp_path / "out"
+    expect_user_error(capsys, ["codegen", str(export_copy), "--out", str(out)], "agilenn.json", "not valid json")
+    assert not out.exists()
+
+
+def test_export_folder_with_swapped_models(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, export_copy: Path
+) -> None:
+    device, remote = export_copy / "device.onnx", export_copy / "remote.onnx"
+    data = device.read_bytes()
+    device.write_bytes(remote.read_bytes())
+    remote.write_bytes(data)
+    expect_user_error(capsys, ["codegen", str(export_copy), "--out", str(tmp_path / "o")], "device.onnx", "expected")
+
+
+def test_out_equal_to_export_folder(capsys: pytest.CaptureFixture[str], export_copy: Path) -> None:
+    """It wrote into the export folder, then crashed."""
+    before = _tree(export_copy)
+    expect_user_error(capsys, ["codegen", str(export_copy), "--out", str(export_copy)], "is the input")
+    expect_user_error(
+        capsys, ["codegen", str(export_copy), "--out", str(export_copy / ".." / "export"), "--force"], "is the input"
+    )
+    assert _tree(export_copy) == before
+
+
+@pytest.mark.parametrize(
+    "key,value,fragment",
+    [
+        ("device", "/etc/hostname", "relative to the folder"),
+        ("remote", "../outside.onnx", "relative to the folder"),
+        ("device", "sub/../../outside.onnx", "relative to the folder"),
+        ("remote", "link.onnx", "leads outside the folder"),
+        ("device", "", "must be a file name"),
+        ("remote", 7, "must be a file name"),
+    ],
+)
+def test_metadata_paths_are_confined_to_the_export_folder(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, export_copy: Path, key: str, value: object, fragment: str
+) -> None:
+    import json
+
+    (tmp_path / "outside.onnx").write_bytes((export_copy / f"{key}.onnx").read_bytes())
+    (export_copy / "link.onnx").symlink_to(tmp_path / "outside.onnx")
+    meta = json.loads((export_copy / "agilenn.json").read_text())
+    meta["files"][key] = value
+    (export_copy / "agilenn.json").write_text(json.dumps(meta))
+    out = tmp_path / "out"
+    expect_user_error(capsys, ["codegen", str(export_copy), "--out", str(out)], f"files.{key}", fragment)
+    assert not out.exists()
+    if key == "remote":
+        expect_user_error(capsys, ["serve", str(export_copy), "--port", "0"], f"files.{key}", fragment)
+
+
+@pytest.mark.parametrize("bits", ["40", "8", "-1", "17"])
+def test_lzw_bits_checked_before_any_work(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, export_copy: Path, bits: str
+) -> None:
+    """--lzw-bits 40 was checked only after quantizing, and left a partial folder."""
+    out = tmp_path / "out"
+    argv = ["codegen", str(export_copy), "--out", str(out), f"--lzw-bits={bits}"]
+    expect_user_error(capsys, [*argv, "--calibration", str(_calibration(tmp_path))], f"--lzw-bits {bits}", "9..16")
+    assert not out.exists()
+
+
+def test_pipeline_options_on_a_model_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    for option, value in (("--lzw-bits", "12"), ("--calibration", str(tmp_path / "c.npz"))):
+        argv = ["codegen", str(TINY), "--out", str(tmp_path / "out"), option, value]
+        expect_user_error(capsys, argv, option, "export")
+
+
+def test_pipeline_name_and_out_policy(capsys: pytest.CaptureFixture[str], tmp_path: Path, export_copy: Path) -> None:
+    """The export folder path: library names are checked, a previous output is regenerated, nothing partial."""
+    calibration = _calibration(tmp_path)
+    out = tmp_path / "lib"
+    base = ["codegen", str(export_copy), "--out", str(out), "--calibration", str(calibration)]
+    expect_user_error(capsys, [*base, "--name", "agilenn_offload"], "is a name of the runtime")
+    assert not out.exists()
+    for _ in range(2):  # the second run regenerates the first one's output in place
+        code, stdout, err = _run(capsys, [*base, "--lzw-bits", "9"])
+        assert code == 0, stdout + err
+    assert (out / "agilenn_fashion_mnist_agilenn.h").is_file() and (out / "model" / "device_int8.onnx").is_file()
+    assert "_rejected_replies(void)" in (out / "agilenn_fashion_mnist_agilenn.h").read_text()
+    before = _tree(out)
+    expect_user_error(capsys, [*base, "--lzw-bits", "0", "--target", "stm32f103"], "does not fit")
+    assert _tree(out) == before
+
+
+def test_serve_negative_stats_interval(capsys: pytest.CaptureFixture[str], export_copy: Path) -> None:
+    expect_user_error(capsys, ["serve", str(export_copy), "--port", "0", "--stats-every", "-1"], "--stats-every")
+
+
+@pytest.mark.parametrize("option", ["--work-dir", "--save-outputs"])
+def test_verify_folders_are_not_overwritten(capsys: pytest.CaptureFixture[str], tmp_path: Path, option: str) -> None:
+    """The same policy for verify's folders: a foreign non-empty one is refused, its own previous one reused."""
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "lib").mkdir()
+    (folder / "lib" / "notes.txt").write_text("mine")
+    argv = ["verify", str(TINY), "--count", "1", option, str(folder)]
+    expect_user_error(capsys, argv, str(folder), "not empty", "nothing was written")
+    assert sorted(p.name for p in folder.rglob("*")) == ["lib", "notes.txt"]
+    fresh = tmp_path / "fresh"
+    for _ in range(2):  # the second run reuses the first one's folder
+        code, stdout, err = _run(capsys, [*argv[:-1], str(fresh)])
+        assert code == 0, stdout + err

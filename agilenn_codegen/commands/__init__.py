@@ -11,6 +11,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("codegen", "codegen"),
     ("verify", "verify"),
     ("inspect_model", "inspect"),
+    ("profile", "profile"),
     ("targets", "targets"),
     ("quantize", "quantize"),
     ("train_reference", "train-reference"),

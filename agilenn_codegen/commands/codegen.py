@@ -9,14 +9,12 @@ from typing import TYPE_CHECKING
 import typer
 from rich.console import Console
 
-from agilenn_codegen.commands.output_paths import check_output_dir
 from agilenn_codegen.compiler import ir
 from agilenn_codegen.errors import UserError
 from agilenn_codegen.targets import Target
 
 if TYPE_CHECKING:
-    from agilenn_codegen.micropython import ModuleSpec
-    from agilenn_codegen.pipeline.codegen import PipelineLibrary
+    from agilenn_codegen.micropython import MicroPythonModule, ModuleSpec
 
 
 def command(
@@ -24,8 +22,26 @@ def command(
         ..., help="int8 ONNX model (from `agilenn quantize`), or a folder from `agilenn export` (AgileNN pipeline)."
     ),
     target: str = typer.Option("host", "--target", "-t", help="Target name (see `agilenn targets`)."),
-    out: Path = typer.Option(..., "--out", "-o", help="Output folder for the C library (created)."),
-    name: str = typer.Option(None, "--name", help="C name of the library (default: the model file's stem)."),
+    out: Path = typer.Option(
+        ...,
+        "--out",
+        "-o",
+        help="Output folder for the C library: created if missing; a previous `agilenn codegen` output (its "
+        "manifest.json) is regenerated in place; any other non-empty folder is refused unless --force. "
+        "Written only when complete: on an error it is left as it was.",
+    ),
+    force: bool = typer.Option(
+        False,
+        "--force",
+        help="Write into a non-empty --out that is not a previous codegen output (same-named "
+        "files are replaced, other files kept).",
+    ),
+    name: str = typer.Option(
+        None,
+        "--name",
+        help="C name of the library (default: the model file's stem, or agilenn_<data set> for an export "
+        "folder); names that clash with the runtime's (agilenn_types, ...) or a C header are refused.",
+    ),
     dump_ir: bool = typer.Option(False, "--dump-ir", help="Print the IR after every compiler pass."),
     allow_overflow: bool = typer.Option(
         False, "--allow-overflow", help="Generate even if the model does not fit the target's RAM/flash."
@@ -39,31 +55,61 @@ def command(
     lzw_bits: int = typer.Option(
         None, "--lzw-bits", help="AgileNN folder: LZW dictionary code width 9..16, 0 = raw only (default: by RAM)."
     ),
+    input_mean: str = typer.Option(
+        None,
+        "--input-mean",
+        help="Plain model: per-channel mean of the input normalisation (comma-separated); with --input-std and "
+        "--input-scale it adds <name>_run_u8 for uint8 camera pixels. (An export folder's agilenn.json states it.)",
+    ),
+    input_std: str = typer.Option(None, "--input-std", help="Plain model: per-channel std of the normalisation."),
+    input_scale: str = typer.Option(
+        None,
+        "--input-scale",
+        help="Plain model: pixel scale of the normalisation, x = (pixel * scale - mean) / std; write 1/255 for a "
+        "division by 255 (as PyTorch's ToTensor), which is not the same in float32 as multiplying by 0.00392...",
+    ),
+    kernels: str = typer.Option(
+        "fast",
+        "--kernels",
+        help="fast: optimized kernels instantiated per layer (DSP instructions where the target has them); "
+        "reference: the portable reference kernels (the spec), e.g. to compare.",
+    ),
     micropython: bool = typer.Option(
         False, "--micropython", help="Also write <out>/micropython/, a MicroPython user C module (and native .mpy)."
     ),
 ) -> None:
     """Compile an int8 ONNX model into a dependency-free C99 library with a CMakeLists.txt."""
+    from agilenn_codegen.commands.output_paths import CODEGEN, OutputFolder
     from agilenn_codegen.compiler import compile_model
-    from agilenn_codegen.compiler.codegen import generate
+    from agilenn_codegen.compiler.codegen import KERNEL_CHOICES, generate
+    from agilenn_codegen.compiler.library_name import choose_library_name
     from agilenn_codegen.compiler.manifest import check_fit
+    from agilenn_codegen.compiler.pixels import parse_normalisation
     from agilenn_codegen.compiler.printer import format_graph
+    from agilenn_codegen.pipeline.exported import is_export_folder
     from agilenn_codegen.targets import load_target
 
     console = Console()
     tgt = load_target(target)
-    from agilenn_codegen.pipeline.exported import is_export_folder
-
+    if kernels not in KERNEL_CHOICES:
+        raise UserError(f"--kernels {kernels!r}: expected one of {', '.join(KERNEL_CHOICES)}")
+    pixels = parse_normalisation(input_mean, input_std, input_scale)
     if is_export_folder(model):
-        library = _codegen_pipeline(console, model, tgt, out, name, calibration, data_root, lzw_bits, allow_overflow)
-        if micropython:
-            from agilenn_codegen.micropython import pipeline_spec
-
-            _write_micropython(console, pipeline_spec(library), out, library.manifest["command"])
+        if pixels is not None:
+            raise UserError(
+                "--input-mean/--input-std/--input-scale: an export folder's normalisation is in agilenn.json"
+            )
+        _codegen_pipeline(
+            console, model, tgt, out, force, name, calibration, data_root, lzw_bits, allow_overflow, kernels, micropython
+        )
         return
     if model.is_dir():
         raise UserError(f"{model}: is a directory without agilenn.json; pass an int8 .onnx file or an export folder")
-    check_output_dir(out, "--out")
+    for option, value in (("--calibration", calibration), ("--data-root", data_root), ("--lzw-bits", lzw_bits)):
+        if value is not None:
+            raise UserError(f"{option} applies to an `agilenn export` folder only; {model} is a model file")
+    lib_name = choose_library_name(name, model.stem, f"from the model file {model.name}")
+    folder = OutputFolder(out, CODEGEN, force=force, inputs=[model])
 
     def show(stage: str, graph: ir.Graph) -> None:
         if dump_ir:
@@ -73,15 +119,27 @@ def command(
     command_line = f"agilenn codegen {shlex.quote(str(model))} --target {tgt.name} --out {shlex.quote(str(out))}"
     if name:
         command_line += f" --name {shlex.quote(name)}"
+    for option, value in (("--input-mean", input_mean), ("--input-std", input_std), ("--input-scale", input_scale)):
+        if value is not None:
+            command_line += f" {option} {shlex.quote(value)}"
+    if kernels != "fast":
+        command_line += f" --kernels {kernels}"
     try:
-        library = generate(
-            graph,
-            tgt,
-            out,
-            command=command_line,
-            name=name,
-            check=lambda manifest: check_fit(manifest, allow_overflow=allow_overflow),
-        )
+        with folder as stage:
+            library = generate(
+                graph,
+                tgt,
+                stage,
+                command=command_line,
+                name=lib_name,
+                check=lambda manifest: check_fit(manifest, allow_overflow=allow_overflow),
+                kernels=kernels,
+                pixels=pixels,
+            )
+            if micropython:
+                from agilenn_codegen.micropython import model_spec
+
+                module = _write_micropython(model_spec(library), stage, command_line)
     except OSError as exc:
         raise UserError(f"{out}: cannot write the library ({exc.strerror or exc})") from None
     problems = check_fit(library.manifest, allow_overflow=True)
@@ -97,22 +155,22 @@ def command(
         f"link it with: add_subdirectory({out}) and target_link_libraries(app PRIVATE {library.name})", markup=False
     )
     if micropython:
-        from agilenn_codegen.micropython import model_spec
-
-        _write_micropython(console, model_spec(library), out, command_line)
+        _show_micropython(console, module, out)
 
 
-def _write_micropython(console: Console, spec: ModuleSpec, out: Path, command_line: str) -> None:
+def _write_micropython(spec: ModuleSpec, stage: Path, command_line: str) -> MicroPythonModule:
+    """The MicroPython module of the library just generated in `stage` (moved into --out with it)."""
     from agilenn_codegen.micropython import write_module
 
-    try:
-        module = write_module(spec, out, command=f"{command_line} --micropython")
-    except OSError as exc:
-        raise UserError(f"{out}: cannot write the MicroPython module ({exc.strerror or exc})") from None
+    return write_module(spec, stage, command=f"{command_line} --micropython")
+
+
+def _show_micropython(console: Console, module: MicroPythonModule, out: Path) -> None:
+    modules = out / module.modules_dir.name
     console.print(
-        f"MicroPython module {spec.name}: make -C micropython/ports/<port> USER_C_MODULES={module.modules_dir} "
-        f"(CMake ports: USER_C_MODULES={module.cmake_entry}); native .mpy: make -C {module.native_dir} "
-        "MPY_DIR=<micropython> ARCH=x64|armv7m|armv7emsp",
+        f"MicroPython module {module.spec.name}: make -C micropython/ports/<port> USER_C_MODULES={modules} "
+        f"(CMake ports: USER_C_MODULES={modules / module.cmake_entry.name}); native .mpy: "
+        f"make -C {out / module.native_dir.name} MPY_DIR=<micropython> ARCH=x64|armv7m|armv7emsp",
         markup=False,
     )
 
@@ -122,29 +180,48 @@ def _codegen_pipeline(
     folder: Path,
     tgt: Target,
     out: Path,
+    force: bool,
     name: str | None,
     calibration: Path | None,
     data_root: Path | None,
     lzw_bits: int | None,
     allow_overflow: bool,
-) -> PipelineLibrary:
-    from agilenn_codegen.pipeline.codegen import generate_pipeline
+    kernels: str,
+    micropython: bool,
+) -> None:
+    from agilenn_codegen.commands.output_paths import CODEGEN, OutputFolder
+    from agilenn_codegen.pipeline.codegen import check_lzw_bits, generate_pipeline, pipeline_library_name
     from agilenn_codegen.pipeline.exported import load_exported
 
     exported = load_exported(folder)
+    lib_name = pipeline_library_name(exported, name)
+    check_lzw_bits(lzw_bits)
+    if calibration is not None and not calibration.is_file():
+        raise UserError(f"--calibration {calibration}: no such file")
+    if data_root is not None and not data_root.exists():
+        raise UserError(f"--data-root {data_root}: no such file or folder")
+    inputs = [folder, exported.device_onnx, exported.remote_onnx, *([calibration] if calibration else [])]
+    output = OutputFolder(out, CODEGEN, force=force, inputs=inputs)
     command_line = f"agilenn codegen {shlex.quote(str(folder))} --target {tgt.name} --out {shlex.quote(str(out))}"
-    with console.status("quantizing and compiling the device model..."):
+    if kernels != "fast":
+        command_line += f" --kernels {kernels}"
+    with console.status("quantizing and compiling the device model..."), output as stage:
         library = generate_pipeline(
             exported,
             tgt,
-            out,
+            stage,
             command=command_line,
-            name=name,
+            name=lib_name,
             calibration=calibration,
             data_root=data_root,
             lzw_bits=lzw_bits,
             allow_overflow=allow_overflow,
+            kernels=kernels,
         )
+        if micropython:
+            from agilenn_codegen.micropython import pipeline_spec
+
+            module = _write_micropython(pipeline_spec(library), stage, command_line)
     info = library.manifest["agilenn"]
     totals = library.manifest["totals"]
     console.print(
@@ -154,4 +231,5 @@ def _codegen_pipeline(
         f"RAM total {info['ram_bytes_total']:,} B"
     )
     console.print(f"device API in {out}/{library.name}_agilenn.h; server: agilenn serve {folder}", markup=False)
-    return library
+    if micropython:
+        _show_micropython(console, module, out)

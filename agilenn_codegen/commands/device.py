@@ -21,7 +21,11 @@ def _address(text: str) -> tuple[str, int]:
 
 def command(
     library: Path = typer.Argument(..., help="Folder written by `agilenn codegen <export folder> --out ...`."),
-    server: str = typer.Option("127.0.0.1:9000", "--server", help="The `agilenn serve` address, HOST:PORT."),
+    server: str = typer.Option(
+        "127.0.0.1:9000",
+        "--server",
+        help="The `agilenn serve` address, HOST:PORT; it must answer a probe request before the run (exit 2 if not).",
+    ),
     dataset: str = typer.Option(None, "--dataset", help="Data set of the test images (default: agilenn.json's)."),
     data_root: Path = typer.Option(None, "--data-root", help="Where the data set lives (if not its default place)."),
     count: int = typer.Option(1000, "--count", "-n", min=1, help="Test images to run."),
@@ -37,12 +41,16 @@ def command(
     """Run the AgileNN pipeline end to end: generated C (host build) -> UDP -> `agilenn serve` -> reply."""
     from dataclasses import replace
 
+    from agilenn_codegen.commands.output_paths import check_output_file
     from agilenn_codegen.lossy_proxy import LossyProxy
     from agilenn_codegen.pipeline.device_model import dataset_images
-    from agilenn_codegen.pipeline.device_run import DeviceReport, load_library, run_device
+    from agilenn_codegen.pipeline.device_run import DeviceReport, load_library, probe_server, run_device
 
     address = _address(server)
+    if report is not None:
+        check_output_file(report, "--report")
     lib = load_library(library)
+    probe_server(lib, address, timeout_ms)
     exported = replace(lib.exported, dataset=dataset or lib.exported.dataset)
     console = Console()
     with console.status(f"loading {count} test images of {exported.dataset}..."):
@@ -76,6 +84,7 @@ def command(
         ("accuracy, local head only", f"{result.accuracy_local:.2%}"),
         ("accuracy, remote network only", f"{result.accuracy_remote:.2%}"),
         ("answered by the server in time", f"{result.answered_remote}/{n}"),
+        ("replies refused by the device (malformed, stale, non-finite)", f"{result.rejected_replies:,}"),
         ("frames byte-equal to the Python reference", f"{result.frames_equal_reference}/{n}"),
         ("predictions equal to the Python pipeline", f"{result.predictions_equal_python}/{n}"),
         ("bytes sent per inference, mean / p95", f"{result.bytes_mean:,.0f} / {result.bytes_p95:,.0f}"),
@@ -89,6 +98,11 @@ def command(
     console.print(table)
     if report is not None:
         report.write_text(json.dumps(result.to_json(), indent=2) + "\n")
+    if result.answered_remote < n:
+        console.print(
+            f"[yellow]warning:[/] {n - result.answered_remote} of {n} inferences got no valid reply within "
+            f"{timeout_ms} ms and were answered by the local head alone"
+        )
     if result.frames_equal_reference != n or result.predictions_equal_python != n:
         console.print("[bold red]MISMATCH:[/] the generated code differs from the Python reference pipeline")
         raise typer.Exit(1)

@@ -19,17 +19,21 @@ def command(
     """Show what `agilenn codegen` would generate, without writing anything."""
     from agilenn_codegen.compiler import compile_model
     from agilenn_codegen.compiler.codegen import render_manifest
+    from agilenn_codegen.compiler.library_name import internal_library_name
     from agilenn_codegen.compiler.manifest import check_fit
     from agilenn_codegen.compiler.printer import format_graph
     from agilenn_codegen.targets import load_target
 
     tgt = load_target(target)
     graph = compile_model(model)
-    manifest = render_manifest(graph, tgt, command=f"agilenn inspect {model.name} --target {tgt.name}")
+    name, name_problem = internal_library_name(graph.name)
+    manifest = render_manifest(graph, tgt, command=f"agilenn inspect {model.name} --target {tgt.name}", name=name)
     problems = check_fit(manifest, allow_overflow=True)
     console = Console()
     if json_output:
-        console.print_json(json.dumps(manifest | {"fits": not problems, "problems": problems}))
+        console.print_json(
+            json.dumps(manifest | {"fits": not problems, "problems": problems, "name_problem": name_problem})
+        )
         return
     table = Table(title=f"{model.name} ({manifest['model']['format']}, opset {manifest['model']['opset']})")
     for column in ("#", "op", "ONNX node", "output shape", "MACs", "arena offset", "bytes"):
@@ -64,3 +68,5 @@ def command(
             console.print(f"[red]does not fit:[/] {problem}")
     else:
         console.print(f"[green]fits[/] {tgt.name}")
+    if name_problem:
+        console.print(f"[yellow]note:[/] {name_problem}; `agilenn codegen` will need --name", highlight=False)

@@ -30,7 +30,9 @@ def command(
     calibration: Path = typer.Option(
         ..., "--calibration", help=".npz of calibration inputs keyed by model input name, samples first."
     ),
-    out: Path = typer.Option(..., "--out", help="Where to write the int8 ONNX model."),
+    out: Path = typer.Option(
+        ..., "--out", help="Where to write the int8 ONNX model (its folder is created; not the input file)."
+    ),
     fmt: QuantFormat = typer.Option(
         QuantFormat.qoperator, "--format", help="qoperator (QLinearConv, QGemm, ...) or qdq."
     ),
@@ -42,8 +44,10 @@ def command(
     ),
 ) -> None:
     """Quantize a float ONNX model to int8 (int8 activations, symmetric int8 weights, int32 bias)."""
+    from agilenn_codegen.commands.output_paths import check_output_file
     from agilenn_codegen.quantize import quantize_model
 
+    check_output_file(out, "--out", inputs=[float_model, calibration], create_folder=True)
     report = quantize_model(
         float_model,
         calibration,

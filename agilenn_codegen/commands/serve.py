@@ -40,8 +40,10 @@ def command(
         raise UserError(f"--port must be in 0..65535, got {port}")
     if stats_every < 0:
         raise UserError(f"--stats-every must be >= 0, got {stats_every}")
-    if json_stats is not None and not json_stats.parent.is_dir():
-        raise UserError(f"--json-stats: folder {json_stats.parent} does not exist")
+    if json_stats is not None:
+        from agilenn_codegen.commands.output_paths import check_output_file
+
+        check_output_file(json_stats, "--json-stats")
     options = ServerOptions(
         batch_max=batch_max,
         batch_wait_ms=batch_wait_ms,

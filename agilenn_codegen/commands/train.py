@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from agilenn_codegen.commands import training_options as opts
+from agilenn_codegen.commands.output_paths import check_run_folder
 from agilenn_codegen.errors import UserError
 
 
@@ -64,6 +65,7 @@ def command(
     from agilenn_codegen.training.config import REMOTE_PRESETS, XAI_METHODS, TrainConfig
     from agilenn_codegen.training.pipeline import train_agilenn
 
+    check_run_folder(out)
     if xai not in XAI_METHODS:
         raise UserError(f"unknown --xai {xai!r}", hint=f"choose one of {', '.join(XAI_METHODS)}")
     if remote_preset not in REMOTE_PRESETS:

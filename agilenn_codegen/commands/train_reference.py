@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from agilenn_codegen.commands import training_options as opts
+from agilenn_codegen.commands.output_paths import check_run_folder
 from agilenn_codegen.errors import UserError
 
 
@@ -38,6 +39,7 @@ def command(
     from agilenn_codegen.training.config import TrainConfig
     from agilenn_codegen.training.pipeline import train_reference
 
+    check_run_folder(out)
     if epochs < 1 or batch_size < 1:
         raise UserError("--epochs and --batch-size must be at least 1")
     cfg = TrainConfig()

@@ -7,7 +7,14 @@ from typing import Annotated
 
 import typer
 
-RunFolder = Annotated[Path, typer.Option("--out", help="Run folder to create (config, metrics, plots, model.pt).")]
+RunFolder = Annotated[
+    Path,
+    typer.Option(
+        "--out",
+        help="Run folder to create (config, metrics, plots, model.pt): missing, empty, or a run folder to "
+        "--resume; any other non-empty folder is refused.",
+    ),
+]
 Dataset = Annotated[str, typer.Option(help="fashion-mnist, cifar10, cifar100, svhn, imagefolder or npz.")]
 DataRoot = Annotated[Path | None, typer.Option(help="Folder (or .npz file) holding the data set.")]
 FirstStride = Annotated[int | None, typer.Option(help="Stride of the first conv (default: 3 for >=96 px, else 1).")]

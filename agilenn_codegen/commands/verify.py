@@ -19,14 +19,20 @@ def command(
     count: int = typer.Option(20, "--count", "-n", min=1, help="Generated samples when --inputs is not given."),
     seed: int = typer.Option(0, "--seed", help="Seed of the generated samples."),
     save_outputs: Path = typer.Option(
-        None, "--save-outputs", help="Write the generated code's outputs as DIR/output_<j>.npy."
+        None,
+        "--save-outputs",
+        help="Write the generated code's outputs as DIR/output_<j>.npy (DIR new, empty, or holding only those).",
     ),
-    work_dir: Path = typer.Option(None, "--work-dir", help="Keep the generated code and build here."),
+    work_dir: Path = typer.Option(
+        None, "--work-dir", help="Keep the generated code and build here (new, empty, or a previous --work-dir)."
+    ),
     sanitize: bool = typer.Option(False, "--sanitize", help="Host only: build with ASan and UBSan."),
     report: Path = typer.Option(None, "--report", help="Also write the result as JSON."),
 ) -> None:
     """Check the generated C bit-exact against onnxruntime, natively (host) or on an emulated Cortex-M."""
-    from agilenn_codegen.commands.output_paths import check_output_dir, check_output_file
+    import re
+
+    from agilenn_codegen.commands.output_paths import check_output_file, check_reusable_dir
     from agilenn_codegen.errors import UserError
     from agilenn_codegen.targets import load_target
     from agilenn_codegen.verify import verify_model
@@ -35,9 +41,17 @@ def command(
     if sanitize and not tgt.is_host:
         raise UserError(f"--sanitize works with --target host only (got --target {tgt.name})")
     if work_dir is not None:
-        check_output_dir(work_dir, "--work-dir")
+        check_reusable_dir(
+            work_dir, "--work-dir", lambda p: (p / "verify_main.c").is_file(), "a previous --work-dir of verify"
+        )
     if save_outputs is not None:
-        check_output_dir(save_outputs, "--save-outputs")
+        outputs = re.compile(r"output_\d+\.npy")
+        check_reusable_dir(
+            save_outputs,
+            "--save-outputs",
+            lambda p: all(outputs.fullmatch(e.name) for e in p.iterdir()),
+            "a previous --save-outputs folder (only output_<j>.npy)",
+        )
     if report is not None:
         check_output_file(report, "--report")
     console = Console()

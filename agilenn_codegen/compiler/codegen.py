@@ -19,9 +19,12 @@ import jinja2
 
 from agilenn_codegen import __version__
 from agilenn_codegen.compiler import ir
-from agilenn_codegen.compiler.emit import EmitContext, emit_node
+from agilenn_codegen.compiler.emit import EmitContext, EmittedLayer, emit_node
 from agilenn_codegen.compiler.emit.context import c_identifier
+from agilenn_codegen.compiler.emit.pixels import emit_pixel_entries
+from agilenn_codegen.compiler.library_name import choose_library_name
 from agilenn_codegen.compiler.manifest import build_manifest
+from agilenn_codegen.compiler.pixels import PixelNormalisation, pixel_input
 from agilenn_codegen.paths import RUNTIME_C_DIR, TEMPLATES_DIR
 
 
@@ -47,6 +50,9 @@ class TargetLike(Protocol):
     def flash_bytes(self) -> int: ...
 
 
+KERNEL_CHOICES = ("fast", "reference")  # optimized kernels instantiated per layer, or the portable spec
+
+
 @dataclass(frozen=True)
 class GeneratedLibrary:
     out_dir: Path
@@ -55,10 +61,16 @@ class GeneratedLibrary:
     manifest: dict
     sources: tuple[Path, ...]  # every .c file of the library (model + runtime)
     include_dirs: tuple[Path, ...]
+    layers: tuple[EmittedLayer, ...] = ()  # the kernel calls of each layer, in the order `<name>_run` makes them
+
+
+def c_parameter_name(declaration: str) -> str:
+    """`const int8_t *input` -> `input`."""
+    return declaration.replace("*", " ").split()[-1]
 
 
 def environment() -> jinja2.Environment:
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -66,6 +78,8 @@ def environment() -> jinja2.Environment:
         keep_trailing_newline=True,
         autoescape=False,
     )
+    env.filters["c_parameter_name"] = c_parameter_name
+    return env
 
 
 def banner(graph: ir.Graph, target: TargetLike, command: str) -> str:
@@ -120,20 +134,27 @@ def generate(
     name: str | None = None,
     check: Callable[[dict], object] | None = None,
     extra_sources: Sequence[str] = (),
+    kernels: str = "fast",
+    pixels: PixelNormalisation | None = None,
 ) -> GeneratedLibrary:
     """Write the C library for `graph` into `out_dir` (created; generated files are overwritten).
 
     `check(manifest)` runs before anything is written, so a refusal (e.g. the model does not fit
-    the target) leaves `out_dir` untouched.
+    the target) leaves `out_dir` untouched. With `pixels` (the input normalisation), the library also
+    gets `<name>_run_u8` and `<name>_run_u8_planar`, which take uint8 camera pixels.
     """
     assert graph.memory is not None, "run the pipeline (plan_memory) before code generation"
-    lib_name = c_identifier(name or graph.name).lower()
-    ctx = EmitContext(graph=graph, prefix=lib_name, no_fpu=not target.fpu)
+    lib_name = choose_library_name(name, graph.name, "the model file's name")
+    if kernels not in KERNEL_CHOICES:
+        raise ValueError(f"kernels must be one of {KERNEL_CHOICES}, got {kernels!r}")
+    ctx = EmitContext(graph=graph, prefix=lib_name, no_fpu=not target.fpu, fast=kernels == "fast", dsp=target.dsp)
 
     layers = []
+    emitted = []
     for index, node in enumerate(graph.nodes):
         ctx.layer_symbol = f"l{index}"
         calls = emit_node(node, ctx)
+        emitted.append(EmittedLayer(index, node, tuple(calls)))
         ins = ", ".join(_fmt_tensor(graph.tensor(n)) for n in node.inputs[:1] if n)
         out = graph.tensor(node.outputs[0])
         buf = graph.memory.by_tensor.get(out.name)
@@ -143,6 +164,19 @@ def generate(
             details.insert(0, f"from ONNX node '{node.name}' ({node.source_op})")
         layers.append({"index": index, "title": f"{node.op}", "details": details, "calls": calls})
 
+    pixel_entry, entry_layers = None, []
+    if pixels is not None:
+        pixel = pixel_input(graph, pixels, "the uint8 pixel entry point")
+        entries = emit_pixel_entries(ctx, pixel)
+        entry_layers = [{"index": "pixel stage", "calls": [e.call for e in entries]}]
+        pixel_entry = {
+            "entries": entries,
+            "normalisation": pixels.for_channels(pixel.channels, "pixels").describe(),
+            "channels": pixel.channels,
+            "height": pixel.height,
+            "width": pixel.width,
+            "table_free": all(e.table_free for e in entries if e.layout == "interleaved"),
+        }
     inputs = io_entries(graph, graph.inputs)
     outputs = io_entries(graph, graph.outputs)
     params = [f"const {e['c_type']} *{e['symbol']}" for e in inputs] + [
@@ -163,7 +197,7 @@ def generate(
         for e in outputs
         if e["name"] not in ctx.external
     ]
-    const_bytes = sum(_array_bytes(a.c_type, len(a.values), ctx.no_fpu) for a in ctx.arrays)
+    const_bytes = sum(a.item_bytes * len(a.values) for a in ctx.arrays)
     values: dict[str, Any] = {
         "banner": banner(graph, target, command),
         "name": lib_name,
@@ -177,6 +211,12 @@ def generate(
         "run_params": ", ".join(params),
         "arrays": ctx.arrays,
         "layers": layers,
+        "layer_functions": any(call.body for layer in emitted for call in layer.calls)
+        or any(call.body for layer in entry_layers for call in layer["calls"]),
+        "entry_layers": entry_layers,
+        "pixel_entry": pixel_entry,
+        "output_params": ", ".join(f"{e['c_type']} *{e['symbol']}" for e in outputs),
+        "output_args": ", ".join(e["symbol"] for e in outputs),
         "input_copies": input_copies,
         "output_copies": output_copies,
         "target": target,
@@ -195,6 +235,12 @@ def generate(
     )
 
     manifest = build_manifest(graph, target, lib_name, command, const_bytes)
+    if pixel_entry is not None:
+        manifest["pixel_entry"] = {
+            "functions": [f"{lib_name}_{e.suffix}" for e in pixel_entry["entries"]],
+            "normalisation": pixel_entry["normalisation"],
+            "stage": "byte offsets (no table lookups)" if pixel_entry["table_free"] else "table lookups",
+        }
     if check is not None:
         check(manifest)
 
@@ -225,22 +271,19 @@ def generate(
 
     sources = (out_dir / f"{lib_name}.c", *(out_dir / s for s in values["runtime_sources"]))
     include_dirs = (out_dir, *(out_dir / i for i in values["runtime_includes"]))
-    return GeneratedLibrary(out_dir, lib_name, tuple(files), manifest, tuple(sources), tuple(include_dirs))
+    return GeneratedLibrary(
+        out_dir, lib_name, tuple(files), manifest, tuple(sources), tuple(include_dirs), tuple(emitted)
+    )
 
 
-def _array_bytes(c_type: str, count: int, no_fpu: bool) -> int:
-    size = {"int8_t": 1, "uint8_t": 1, "int32_t": 4, "float": 4}.get(c_type)
-    if size is None:  # agilenn_multiplier_t
-        size = 8 if no_fpu else 4
-    return size * count
-
-
-def render_manifest(graph: ir.Graph, target: TargetLike, *, command: str, name: str | None = None) -> dict:
+def render_manifest(
+    graph: ir.Graph, target: TargetLike, *, command: str, name: str | None = None, kernels: str = "fast"
+) -> dict:
     """The manifest `generate` would write, without writing anything."""
-    lib_name = c_identifier(name or graph.name).lower()
-    ctx = EmitContext(graph=graph, prefix=lib_name, no_fpu=not target.fpu)
+    lib_name = choose_library_name(name, graph.name, "the model file's name")
+    ctx = EmitContext(graph=graph, prefix=lib_name, no_fpu=not target.fpu, fast=kernels == "fast", dsp=target.dsp)
     for index, node in enumerate(graph.nodes):
         ctx.layer_symbol = f"l{index}"
         emit_node(node, ctx)
-    const_bytes = sum(_array_bytes(a.c_type, len(a.values), ctx.no_fpu) for a in ctx.arrays)
+    const_bytes = sum(a.item_bytes * len(a.values) for a in ctx.arrays)
     return build_manifest(graph, target, lib_name, command, const_bytes)

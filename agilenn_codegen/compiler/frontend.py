@@ -20,6 +20,9 @@ import numpy as np
 from agilenn_codegen.compiler import ir
 from agilenn_codegen.errors import UserError
 
+# The ai.onnx opsets whose op definitions the parsers follow (docs/compiler.md).
+MIN_OPSET = 10
+MAX_OPSET = 21
 _ONNX_DTYPES: Mapping[int, ir.DType] = {1: ir.DType.FLOAT32, 2: ir.DType.UINT8, 3: ir.DType.INT8, 6: ir.DType.INT32}
 _ONNX_DTYPE_NAMES = {
     1: "float32",
@@ -80,6 +83,12 @@ class GraphBuilder:
         return self.tensors[name]
 
     def add_tensor(self, tensor: ir.Tensor) -> ir.Tensor:
+        """Record an activation tensor; every dimension must be positive (no op here makes an empty tensor)."""
+        if any(d < 1 for d in tensor.shape):
+            raise UserError(
+                f"tensor '{tensor.name}' would have shape {list(tensor.shape)}; every dimension must be positive",
+                hint="check the attributes and weights of the node that produces it",
+            )
         self.tensors[tensor.name] = tensor
         return tensor
 
@@ -157,6 +166,13 @@ class GraphBuilder:
             zp = np.repeat(zp, scale.size)
         if scale.size != zp.size:
             raise UserError(f"{node.label}: scale has {scale.size} values but zero point has {zp.size}")
+        bad = [float(v) for v in scale if not (np.isfinite(v) and v >= np.finfo(np.float32).tiny)]
+        if bad:
+            raise UserError(
+                f"{node.label}: scale '{node.input(scale_index)}' is {bad[0]:g}; quantization scales must be "
+                "positive, finite float32 numbers (not subnormal)",
+                hint="re-quantize the model (agilenn quantize) with calibration data that is not constant",
+            )
         per_axis = scale.size > 1
         return ir.QParams(
             scale=tuple(float(s) for s in scale),
@@ -224,6 +240,51 @@ def load_onnx(path: Path) -> tuple[Any, str]:
     return model, sha256
 
 
+def check_opsets(path: Path, model: Any) -> int:
+    """The model's ai.onnx opset, which must be one the parsers know; com.microsoft, when used, version 1."""
+    opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0)
+    if opset < MIN_OPSET:
+        raise UserError(f"{path}: opset {opset} is too old; quantized models need opset {MIN_OPSET} or newer")
+    if opset > MAX_OPSET:
+        raise UserError(
+            f"{path}: opset {opset} is newer than this compiler knows (opsets {MIN_OPSET}..{MAX_OPSET}); the "
+            "meaning of its ops cannot be checked",
+            hint=f"export the model with an opset from {MIN_OPSET} to {MAX_OPSET} (e.g. torch.onnx.export(..., "
+            "opset_version=17))",
+        )
+    used = {node.domain for node in model.graph.node}
+    for entry in model.opset_import:
+        if entry.domain == "com.microsoft" and "com.microsoft" in used and entry.version != 1:
+            raise UserError(
+                f"{path}: com.microsoft opset {entry.version}; the compiler knows version 1 of onnxruntime's "
+                "quantized ops"
+            )
+    return int(opset)
+
+
+@dataclass(frozen=True)
+class ValueSignature:
+    """A graph input or output: its name and dims (an int, or the symbolic name; '?' when unset)."""
+
+    name: str
+    dims: tuple[int | str, ...]
+
+
+def _signature(vi: Any) -> ValueSignature:
+    dims: list[int | str] = []
+    for dim in vi.type.tensor_type.shape.dim:
+        dims.append(int(dim.dim_value) if dim.HasField("dim_value") else (dim.dim_param or "?"))
+    return ValueSignature(vi.name, tuple(dims))
+
+
+def read_signature(path: Path) -> tuple[tuple[ValueSignature, ...], tuple[ValueSignature, ...]]:
+    """Parse and check an ONNX file (UserError when it is unreadable or invalid); its (inputs, outputs)."""
+    model, _ = load_onnx(path)
+    constants = {init.name for init in model.graph.initializer}
+    inputs = tuple(_signature(vi) for vi in model.graph.input if vi.name not in constants)
+    return inputs, tuple(_signature(vi) for vi in model.graph.output)
+
+
 def _attr_value(attr: Any) -> Any:
     import onnx
 
@@ -248,7 +309,12 @@ def _value_info_shape(path: Path, vi: Any, *, is_input: bool) -> tuple[ir.DType,
         )
     dims: list[int] = []
     for axis, dim in enumerate(ttype.shape.dim):
-        if dim.HasField("dim_value") and dim.dim_value > 0:
+        if dim.HasField("dim_value") and dim.dim_value <= 0:
+            raise UserError(
+                f"{path}: input '{vi.name}' has size {dim.dim_value} on axis {axis}; every dimension must be a "
+                "positive number (or, on the batch axis only, a symbolic name)"
+            )
+        if dim.HasField("dim_value"):
             dims.append(int(dim.dim_value))
         elif axis == 0:
             dims.append(1)  # a symbolic batch axis: the generated code runs one sample per call
@@ -286,10 +352,8 @@ def import_onnx(path: Path) -> ir.Graph:
     for index, proto in enumerate(graph.node):
         if proto.op_type != "Constant":
             check_supported(proto.op_type, proto.domain or "ai.onnx", proto.name or f"#{index}")
+    opset = check_opsets(path, model)  # before the checker, whose message for an unknown opset is obscure
     check_onnx(path, model)
-    opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0)
-    if opset < 10:
-        raise UserError(f"{path}: opset {opset} is too old; quantized models need opset 10 or newer")
 
     builder = GraphBuilder()
     for init in graph.initializer:

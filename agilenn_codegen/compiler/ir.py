@@ -165,10 +165,15 @@ class FullyConnectedAttrs:
 
 @dataclass(frozen=True)
 class GlobalAvgPoolAttrs:
+    """QLinearGlobalAveragePool over the output's channels. With `channel_offset` (a channel Slice fused
+    in by the fuse_slices pass) the input is the un-sliced tensor, and the pooled channels are
+    [channel_offset, channel_offset + output channels) of it."""
+
     OP = "global_avgpool"
     requant: Requant | None = None
     act_min: int = -128
     act_max: int = 127
+    channel_offset: int = 0
 
 
 @dataclass(frozen=True)
@@ -262,6 +267,15 @@ class SliceAttrs:
 
 
 @dataclass(frozen=True)
+class SourceView:
+    """Which elements of its input a strided reader takes: along logical axis a, indices starts[a] +
+    steps[a] * i (a Slice fused into its consumer by the fuse_slices pass). Empty tuples: all of them."""
+
+    starts: tuple[int, ...] = ()
+    steps: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
 class TableAttrs:
     """Requantize int8 values through a 256-entry table: y = table[x + 128].
 
@@ -271,6 +285,7 @@ class TableAttrs:
 
     OP = "table"
     table: str  # name of the int8[256] constant
+    view: SourceView = SourceView()
 
 
 @dataclass(frozen=True)
@@ -285,6 +300,7 @@ class DequantizeAttrs:
     """DequantizeLinear int8 -> float32: (float)(q - zp) * s."""
 
     OP = "dequantize"
+    view: SourceView = SourceView()
 
 
 OpAttrs = (

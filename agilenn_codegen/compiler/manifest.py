@@ -39,8 +39,9 @@ def node_macs(graph: ir.Graph, node: ir.Node) -> int:
         return out.size * int(k)
     if isinstance(attrs, ir.AvgPoolAttrs | ir.MaxPoolAttrs):
         return out.size * attrs.kernel[0] * attrs.kernel[1]
-    if isinstance(attrs, ir.GlobalAvgPoolAttrs):
-        return graph.tensor(node.inputs[0]).size
+    if isinstance(attrs, ir.GlobalAvgPoolAttrs):  # the pooled channels only (a fused slice reads a subset)
+        x = graph.tensor(node.inputs[0])
+        return out.size * x.shape[2] * x.shape[3]
     if isinstance(attrs, ir.AddAttrs | ir.MulAttrs):
         return out.size
     return 0

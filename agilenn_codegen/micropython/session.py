@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agilenn_codegen.errors import ToolError
-from agilenn_codegen.targets import Target, instructions_between, load_target, run_program
+from agilenn_codegen.targets import Target, count_instructions, load_target, run_program
 
 RAW_REPL = b"\x01"
 END = b"\x04"
@@ -241,16 +241,22 @@ def ram_files_chunks(files: dict[str, bytes], *, piece: int = 8192) -> list[str]
 def count_windows(
     firmware: Path, target_name: str, chunks: Sequence[str], start_pc: int, stop_pc: int, *, timeout_s: float = 900.0
 ) -> list[int]:
-    """Run `chunks` on the emulated board and return the instructions of every window between the
-    marker functions at `start_pc` and `stop_pc` (see targets.instructions_between): exact and
-    repeatable, unlike a whole-run count, which includes the firmware spinning on its UART."""
+    """Run `chunks` on the emulated board and return the instructions executed in every window from
+    an entry of the function at `start_pc` to the next entry of the one at `stop_pc` (the qemu plugin
+    of targets.count_instructions records the count at each): exact and repeatable, unlike a
+    whole-run count, which includes the firmware spinning on its UART. The markers must be
+    noinline, noipa functions with distinct bodies (the compiler folds identical ones)."""
     target = load_target(target_name)
+    start, stop = start_pc & ~1, stop_pc & ~1  # without the Thumb bit
     with tempfile.TemporaryDirectory(prefix="agilenn-mpy-") as tmp, SerialLink(qemu_transcript(chunks)) as link:
-        windows = instructions_between(
-            _board(target, link), firmware, Path(tmp), start_pc, stop_pc, timeout_s=timeout_s
-        )
+        counts = count_instructions(_board(target, link), firmware, Path(tmp), marks=(start, stop), timeout_s=timeout_s)
     for result in parse_transcript(bytes(link.received), len(chunks)):
         result.check()
-    if windows is None:
-        raise ToolError("qemu's instruction trace could not be counted")
+    windows, opened = [], None
+    for address, count in counts.events:
+        if address == start and opened is None:
+            opened = count
+        elif address == stop and opened is not None:
+            windows.append(count - opened)
+            opened = None
     return windows

@@ -276,11 +276,15 @@ def encode_reply(logits: np.ndarray) -> bytes:
 
 
 def decode_reply(payload: bytes) -> np.ndarray:
-    """Logits (float32) of a reply payload; ProtocolError when the length does not match the count."""
+    """Logits (float32) of a reply payload; ProtocolError when the length does not match the count, or when a
+    logit is NaN or infinite ("non_finite": the device refuses such a reply, as the generated C does)."""
     payload = bytes(payload)
     if len(payload) < 2:
         raise ProtocolError("truncated", "reply payload shorter than its u16 count")
     (count,) = struct.unpack_from("<H", payload)
     if len(payload) != 2 + 4 * count:
         raise ProtocolError("bad_length", f"reply of {count} logits needs {2 + 4 * count} bytes, got {len(payload)}")
-    return np.frombuffer(payload, dtype="<f4", offset=2, count=count).astype(np.float32)
+    logits = np.frombuffer(payload, dtype="<f4", offset=2, count=count).astype(np.float32)
+    if not np.all(np.isfinite(logits)):
+        raise ProtocolError("non_finite", "reply holds a NaN or infinite logit")
+    return logits

@@ -19,8 +19,10 @@ import numpy as np
 
 from agilenn_codegen.compiler import compile_model, ir
 from agilenn_codegen.compiler.codegen import GeneratedLibrary, TargetLike, banner, environment, generate
-from agilenn_codegen.compiler.emit.context import c_float, c_identifier
+from agilenn_codegen.compiler.emit.context import c_float
+from agilenn_codegen.compiler.library_name import choose_library_name
 from agilenn_codegen.compiler.manifest import check_fit
+from agilenn_codegen.compiler.pixels import from_agilenn_meta
 from agilenn_codegen.errors import UserError
 from agilenn_codegen.offload import DEFAULT_MAX_FRAGMENT, HEADER_SIZE
 from agilenn_codegen.pipeline.device_model import int8_device_model
@@ -35,6 +37,7 @@ LZW_BITS_CHOICES = (12, 11, 10, 9)
 @dataclass(frozen=True)
 class PipelineLibrary:
     network: GeneratedLibrary
+    graph: ir.Graph  # the compiled device network (remote output = centroid indices)
     exported: ExportedModel
     int8_model: Path
     table: np.ndarray
@@ -53,12 +56,25 @@ def payload_max_bytes(symbols: int, centroids: int) -> int:
     return 7 + (symbols * bits + 7) // 8
 
 
+def check_lzw_bits(requested: int | None) -> int | None:
+    """--lzw-bits as given (None: choose by RAM); a UserError unless it is 0 or 9..16."""
+    if requested is not None and requested != 0 and not 9 <= requested <= 16:
+        raise UserError(f"--lzw-bits {requested}: must be 0 (raw packing only) or 9..16")
+    return requested
+
+
+def pipeline_library_name(exported: ExportedModel, name: str | None) -> str:
+    """--name, or agilenn_<data set> (the export folder's name without one), checked against the runtime's names."""
+    if exported.dataset:
+        return choose_library_name(name, f"agilenn_{exported.dataset}", "from the data set in agilenn.json")
+    return choose_library_name(name, exported.folder.resolve().name, "the export folder's name")
+
+
 def choose_lzw_bits(target: TargetLike, fixed_ram: int, requested: int | None) -> int:
     """The largest dictionary that fits the target's RAM next to everything else (0: raw only)."""
-    if requested is not None:
-        if requested != 0 and not 9 <= requested <= 16:
-            raise UserError(f"--lzw-bits {requested}: must be 0 (raw packing only) or 9..16")
-        return requested
+    checked = check_lzw_bits(requested)
+    if checked is not None:
+        return checked
     for bits in LZW_BITS_CHOICES:
         if fixed_ram + (7 << bits) + STACK_RESERVE <= target.ram_bytes:
             return bits
@@ -77,7 +93,10 @@ def generate_pipeline(
     lzw_bits: int | None = None,
     max_fragment: int = DEFAULT_MAX_FRAGMENT,
     allow_overflow: bool = False,
+    kernels: str = "fast",
 ) -> PipelineLibrary:
+    lib_name = pipeline_library_name(exported, name)
+    bits_requested = check_lzw_bits(lzw_bits)
     work = out_dir / "model"
     int8 = int8_device_model(exported, work, calibration=calibration, data_root=data_root)
     tables: list[np.ndarray] = []
@@ -88,8 +107,6 @@ def generate_pipeline(
         return new
 
     graph = compile_model(int8, prepare=attach)
-    default_name = f"agilenn_{exported.dataset}" if exported.dataset else exported.folder.resolve().name
-    lib_name = c_identifier(name or default_name).lower()
     image_size = int(np.prod(exported.input_shape))
     feature_size = exported.feature_size
     payload_max = payload_max_bytes(feature_size, exported.num_centroids)
@@ -98,7 +115,7 @@ def generate_pipeline(
     fixed_ram = (
         graph.memory.arena_bytes + feature_size + payload_max + frame_max + 4 * exported.num_classes + 4 * image_size
     )
-    bits = choose_lzw_bits(target, fixed_ram, lzw_bits)
+    bits = choose_lzw_bits(target, fixed_ram, bits_requested)
     pipeline_files = [f"{lib_name}_agilenn.c", f"{lib_name}_agilenn_infer.c"]
 
     buffers = {
@@ -117,8 +134,17 @@ def generate_pipeline(
         with_pipeline["totals"]["ram_bytes_needed"] += pipeline_ram
         check_fit(with_pipeline, allow_overflow=allow_overflow)
 
+    pixels = from_agilenn_meta(exported.meta)  # the trainer's normalisation: a uint8 entry point too
     network = generate(
-        graph, target, out_dir, command=command, name=lib_name, check=check, extra_sources=pipeline_files
+        graph,
+        target,
+        out_dir,
+        command=command,
+        name=lib_name,
+        check=check,
+        extra_sources=pipeline_files,
+        kernels=kernels,
+        pixels=pixels,
     )
     values = {
         "banner": banner(graph, target, command),
@@ -140,6 +166,7 @@ def generate_pipeline(
         "model_id_hex": f"0x{exported.model_id:08x}",
         "alpha": exported.alpha,
         "alpha_literal": c_float(exported.alpha),
+        "pixels": "pixel_entry" in network.manifest,
     }
     env = environment()
     for template, filename in (
@@ -176,4 +203,4 @@ def generate_pipeline(
         "remote_model": "model/remote.onnx",
     }
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-    return PipelineLibrary(network, exported, int8, tables[0], bits, max_fragment, manifest, runner)
+    return PipelineLibrary(network, graph, exported, int8, tables[0], bits, max_fragment, manifest, runner)

@@ -36,17 +36,45 @@ class LibraryInfo:
 
 
 def load_library(folder: Path) -> LibraryInfo:
+    """A folder written by `agilenn codegen <export folder>`; a UserError names what is missing or wrong.
+
+    The paths its manifest names must lie inside it (as agilenn.json's must lie in an export folder)."""
+    from agilenn_codegen.server.model import confined_file, require_key
+
     manifest_path = folder / "manifest.json"
     if not manifest_path.is_file():
         raise UserError(
             f"{folder}: no manifest.json; generate it with `agilenn codegen <export folder> --out {folder}`"
         )
-    manifest = json.loads(manifest_path.read_text())
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise UserError(
+            f"{manifest_path}: not valid JSON ({exc}); regenerate the library with `agilenn codegen`"
+        ) from None
+    if not isinstance(manifest, dict):
+        raise UserError(f"{manifest_path}: expected a JSON object at the top level")
     info = manifest.get("agilenn")
     if not info:
         raise UserError(f"{folder}: not an AgileNN device library (codegen was given an .onnx file, not an export)")
-    exported = load_exported(folder, device=folder / info["int8_device_model"], remote=folder / info["remote_model"])
-    return LibraryInfo(folder, manifest["library"], manifest, exported, np.asarray(info["symbol_table"], np.uint8))
+    name = require_key(manifest, manifest_path, "library")
+    if not isinstance(name, str) or not name.isidentifier() or not (folder / f"{name}_agilenn.c").is_file():
+        raise UserError(f"{manifest_path}: 'library' is {name!r}, which names no generated library in {folder}")
+    device = confined_file(manifest, manifest_path, "agilenn.int8_device_model")
+    remote = confined_file(manifest, manifest_path, "agilenn.remote_model")
+    exported = load_exported(folder, device=device, remote=remote)
+    table = require_key(manifest, manifest_path, "agilenn.symbol_table")
+    if (
+        not isinstance(table, list)
+        or len(table) != 256
+        or not all(isinstance(v, int) and 0 <= v < exported.num_centroids for v in table)
+    ):
+        raise UserError(f"{manifest_path}: 'agilenn.symbol_table' must be 256 centroid indices")
+    for key, ok in (("lzw_bits", lambda v: v == 0 or 9 <= v <= 16), ("max_fragment", lambda v: 1 <= v <= 0xFFFF)):
+        value = require_key(manifest, manifest_path, f"agilenn.{key}")
+        if isinstance(value, bool) or not isinstance(value, int) or not ok(value):
+            raise UserError(f"{manifest_path}: 'agilenn.{key}' has the invalid value {value!r}")
+    return LibraryInfo(folder, name, manifest, exported, np.asarray(table, np.uint8))
 
 
 def library_build_inputs(lib: LibraryInfo) -> tuple[list[Path], list[Path]]:
@@ -74,6 +102,52 @@ def build_host_runner(lib: LibraryInfo, *, sanitize: bool = False) -> Path:
     )
 
 
+def probe_server(lib: LibraryInfo, server: tuple[str, int], timeout_ms: int) -> None:
+    """Send one request (all symbols 0) and wait for a valid reply; a UserError when none comes.
+
+    `agilenn device` runs this before its images, so that a missing or wrong server is reported
+    at once instead of as a run in which every answer silently came from the local head."""
+    from agilenn_codegen.offload import encode_payload
+    from agilenn_codegen.offload_client import OffloadClient
+
+    info = lib.manifest["agilenn"]
+    wait_ms = max(timeout_ms, 1000)
+    payload = encode_payload(np.zeros(lib.exported.feature_size, np.uint8), lib.exported.num_centroids, 0)
+    where = f"{server[0]}:{server[1]}"
+    ignored: dict[str, int] = {}
+    try:
+        with OffloadClient(
+            server,
+            lib.exported.model_id,
+            wait_ms / 1000,
+            max_fragment=int(info["max_fragment"]),
+            num_classes=lib.num_classes,
+        ) as client:
+            try:
+                if client.infer(0, payload) is not None:
+                    return
+            finally:
+                ignored = dict(client.stats.ignored)
+    except ConnectionRefusedError:  # ICMP port unreachable on loopback, reported by a later send
+        ignored["unreachable"] = ignored.get("unreachable", 0) + 1
+    except OSError as exc:
+        raise UserError(f"--server {where}: cannot send to it ({exc.strerror or exc})") from None
+    if ignored.get("wrong_model"):
+        why = "a server answered, but for another model"
+    elif ignored.get("unreachable"):
+        why = "nothing listens on that port"
+    elif ignored:
+        why = "only invalid replies came (" + ", ".join(f"{k} x{v}" for k, v in sorted(ignored.items())) + ")"
+    else:
+        why = "no reply at all"
+    raise UserError(
+        f"no AgileNN server answered at {where} within {wait_ms} ms: {why} (probe request for model id "
+        f"0x{lib.exported.model_id:08x}, from {lib.folder})",
+        hint=f"start the server for this model first: agilenn serve {info.get('export_folder', '<export folder>')} "
+        f"--port {server[1]}",
+    )
+
+
 @dataclass
 class DeviceResults:
     predicted: np.ndarray
@@ -84,17 +158,18 @@ class DeviceResults:
     device_ms: np.ndarray
     wait_ms: np.ndarray
     logits: np.ndarray
+    rejected: np.ndarray  # replies the C refused while waiting for this image's answer
     frames: list[list[bytes]] = field(default_factory=list)
 
 
 def read_records(path: Path, count: int, classes: int) -> DeviceResults:
     """The per-image records a runner writes (host runner and firmware share the format)."""
-    record = struct.Struct(f"<iiIIIff{classes}f")
+    record = struct.Struct(f"<iiIIIff{classes}fI")
     raw = path.read_bytes()
     if len(raw) != record.size * count:
         raise ToolError(f"{path.name}: {len(raw)} bytes of results, expected {record.size * count}")
     table = np.asarray([record.unpack_from(raw, i * record.size) for i in range(count)], np.float64)
-    table = table.reshape(count, 7 + classes)
+    table = table.reshape(count, 8 + classes)
     ints = table[:, :5].astype(np.int64)
     return DeviceResults(
         predicted=ints[:, 0],
@@ -105,8 +180,9 @@ def read_records(path: Path, count: int, classes: int) -> DeviceResults:
         device_ms=table[:, 5].astype(np.float32),
         wait_ms=table[:, 6].astype(np.float32),
         logits=np.frombuffer(
-            b"".join(raw[i * record.size + 28 : (i + 1) * record.size] for i in range(count)), np.float32
+            b"".join(raw[i * record.size + 28 : (i + 1) * record.size - 4] for i in range(count)), np.float32
         ).reshape(count, classes),
+        rejected=table[:, -1].astype(np.int64),
     )
 
 
@@ -144,6 +220,7 @@ class DeviceReport:
     wait_ms_mean: float
     wait_ms_p95: float
     lzw_bits: int
+    rejected_replies: int  # replies the generated C refused (malformed, forged, stale, non-finite logits)
 
     def to_json(self) -> dict:
         return dict(self.__dict__)
@@ -233,4 +310,5 @@ def compare_results(lib: LibraryInfo, images: np.ndarray, labels: np.ndarray, re
         wait_ms_mean=float(res.wait_ms.mean()),
         wait_ms_p95=float(np.percentile(res.wait_ms, 95)),
         lzw_bits=int(info["lzw_bits"]),
+        rejected_replies=int(res.rejected.sum()),
     )

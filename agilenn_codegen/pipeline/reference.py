@@ -12,7 +12,15 @@ from pathlib import Path
 
 import numpy as np
 
-from agilenn_codegen.offload import KIND_REQUEST, encode_frames, encode_payload
+from agilenn_codegen.offload import (
+    KIND_REPLY,
+    KIND_REQUEST,
+    ProtocolError,
+    decode_frame,
+    decode_reply,
+    encode_frames,
+    encode_payload,
+)
 from agilenn_codegen.pipeline.exported import ExportedModel
 from agilenn_codegen.pipeline.symbols import features_to_symbols
 
@@ -52,6 +60,26 @@ class DeviceStep:
 def combine(local: np.ndarray, remote: np.ndarray, alpha: float) -> np.ndarray:
     a = np.float32(alpha)
     return (a * local.astype(np.float32) + (np.float32(1.0) - a) * remote.astype(np.float32)).astype(np.float32)
+
+
+def check_reply(reply: bytes, model_id: int, seq: int, num_classes: int) -> np.ndarray:
+    """The remote logits of `reply` if the device's `<name>_finish` accepts it, else ProtocolError (with the reason).
+
+    The device takes a reply only as one whole frame (fragment 0 of 1) of kind reply, for its model and its
+    current sequence number, with a matching CRC, `num_classes` logits and every logit finite."""
+    frame = decode_frame(reply, max_fragment=0xFFFF, max_total=0xFFFF)
+    if frame.kind != KIND_REPLY:
+        raise ProtocolError("wrong_kind", "not a reply")
+    if frame.model_id != model_id:
+        raise ProtocolError("wrong_model", f"model id 0x{frame.model_id:08x}, expected 0x{model_id:08x}")
+    if frame.seq != seq:
+        raise ProtocolError("stale", f"sequence number {frame.seq}, expected {seq}")
+    if frame.frag_count != 1:
+        raise ProtocolError("fragmented", f"a reply in {frame.frag_count} fragments; the device takes one frame")
+    logits = decode_reply(frame.payload)
+    if logits.size != num_classes:
+        raise ProtocolError("wrong_classes", f"{logits.size} logits, expected {num_classes}")
+    return logits
 
 
 def argmax_first(logits: np.ndarray) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 import numpy as np
@@ -76,6 +76,33 @@ def _positive_int(meta: Mapping[str, Any], path: Path, dotted: str) -> int:
     return value
 
 
+def confined_file(meta: Mapping[str, Any], path: Path, dotted: str) -> Path:
+    """The file agilenn.json names under `dotted`, which must lie inside its folder.
+
+    A plain relative name is required: no absolute path, no '..', and no link that leads out of
+    the folder, so a metadata file cannot make a tool read (or a server serve) files elsewhere."""
+    name = require_key(meta, path, dotted)
+    if not isinstance(name, str) or not name.strip():
+        raise UserError(f"{path}: key {dotted!r} must be a file name, got {name!r}")
+    folder = path.parent
+    relative = PurePosixPath(name.replace("\\", "/"))
+    if relative.is_absolute() or ".." in relative.parts or PureWindowsPath(name).drive:
+        raise UserError(
+            f"{path}: key {dotted!r} is {name!r}; files must be named relative to the folder and lie inside it",
+            hint="re-export the model with `agilenn export`",
+        )
+    file = folder / relative
+    if not file.is_file():
+        raise UserError(f"{file} not found (named by {dotted!r} in {path})")
+    if not file.resolve().is_relative_to(folder.resolve()):
+        raise UserError(
+            f"{path}: key {dotted!r} names {name!r}, a link that leads outside the folder (to {file.resolve()}); "
+            "files must lie inside it",
+            hint="copy the file into the folder instead of linking it",
+        )
+    return file
+
+
 def read_meta(model_dir: Path) -> dict[str, Any]:
     """Read and parse MODEL_DIR/agilenn.json (UserError when the folder or file is missing or not JSON)."""
     if not model_dir.is_dir():
@@ -129,12 +156,7 @@ class ServedModel:
         self.meta = read_meta(model_dir)
         meta_path = model_dir / META_FILE
         self.spec = parse_spec(self.meta, meta_path)
-        remote_name = require_key(self.meta, meta_path, "files.remote")
-        if not isinstance(remote_name, str) or not remote_name:
-            raise UserError(f"{meta_path}: key 'files.remote' must be a file name")
-        self.remote_path = model_dir / remote_name
-        if not self.remote_path.is_file():
-            raise UserError(f"{self.remote_path} not found (named by 'files.remote' in {meta_path})")
+        self.remote_path = confined_file(self.meta, meta_path, "files.remote")
         self._session = self._open_session(threads)
         self.input_name, self.dynamic_batch = self._check_io()
         self.batch_ok = self.dynamic_batch

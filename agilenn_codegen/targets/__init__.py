@@ -2,25 +2,21 @@
 programs natively or on an emulated Cortex-M board (qemu-system-arm with semihosting)."""
 
 from agilenn_codegen.targets.build import build_program, check_toolchain, compile_command
+from agilenn_codegen.targets.icount import InstructionCounts, count_instructions, instructions_executed
 from agilenn_codegen.targets.model import Emulator, MemoryMap, Target
 from agilenn_codegen.targets.registry import list_targets, load_target, target_names
-from agilenn_codegen.targets.run import (
-    RunResult,
-    instructions_between,
-    instructions_executed,
-    qemu_command,
-    run_program,
-)
+from agilenn_codegen.targets.run import RunResult, qemu_command, run_program
 
 __all__ = [
     "Emulator",
+    "InstructionCounts",
     "MemoryMap",
     "RunResult",
     "Target",
     "build_program",
     "check_toolchain",
     "compile_command",
-    "instructions_between",
+    "count_instructions",
     "instructions_executed",
     "list_targets",
     "load_target",

@@ -262,16 +262,19 @@ def test_model_id():
 
 
 def test_reply_round_trip_and_rejects():
-    logits = np.array([1.5, -2.25, 3.0e-8, np.inf], dtype=np.float32)
+    logits = np.array([1.5, -2.25, 3.0e-8, np.finfo(np.float32).max], dtype=np.float32)
     payload = encode_reply(logits)
     assert payload[:2] == b"\x04\x00" and len(payload) == 18
     np.testing.assert_array_equal(decode_reply(payload), logits)
     assert decode_reply(encode_reply(np.zeros(0))).size == 0
+    non_finite = [encode_reply(np.array([v, 1.0], np.float32)) for v in (np.nan, np.inf, -np.inf)]
+    quiet_nan_payload = payload[:2] + b"\x01\x00\xc0\x7f" + payload[6:]  # a NaN with a payload bit pattern
     for bad, reason in (
         (b"", "truncated"),
         (b"\x01", "truncated"),
         (payload[:-1], "bad_length"),
         (payload + b"\0", "bad_length"),
+        *((p, "non_finite") for p in (*non_finite, quiet_nan_payload)),
     ):
         with pytest.raises(ProtocolError) as info:
             decode_reply(bad)

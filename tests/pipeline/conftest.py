@@ -53,3 +53,12 @@ def generated_library(exported: tuple[Path, Path], target: str, out: Path, count
     lib = load_library(out)
     images, labels = dataset_images(lib.exported, "test", count, root)
     return lib, images, labels
+
+
+COUNT = 12  # test images of the shared host library
+
+
+@pytest.fixture(scope="session")
+def host_library(exported_folder, tmp_path_factory):
+    """(library, images, labels): the export fixture generated for the host, with COUNT test images."""
+    return generated_library(exported_folder, "host", tmp_path_factory.mktemp("lib") / "agilenn", COUNT)

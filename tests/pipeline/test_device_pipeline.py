@@ -3,6 +3,7 @@ reference, with the real server over UDP, a lossy link, and no server at all."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import struct
 
@@ -17,14 +18,7 @@ from agilenn_codegen.pipeline.reference import ReferencePipeline
 from agilenn_codegen.pipeline.symbols import nearest_centroid, symbol_table
 from agilenn_codegen.server.thread import ServerThread
 from agilenn_codegen.targets import build_program, load_target, run_program
-from tests.pipeline.conftest import generated_library
-
-COUNT = 12
-
-
-@pytest.fixture(scope="module")
-def host_library(exported_folder, tmp_path_factory):
-    return generated_library(exported_folder, "host", tmp_path_factory.mktemp("lib") / "agilenn", COUNT)
+from tests.pipeline.conftest import COUNT
 
 
 def test_server_round_trip_is_exact(host_library, exported_folder):
@@ -167,3 +161,76 @@ def test_device_command_on_a_non_pipeline_folder(tmp_path, capsys):
     assert main(["device", str(tmp_path), "--server", "127.0.0.1:9"]) == 2
     assert "no manifest.json" in capsys.readouterr().err
     assert main(["device", str(tmp_path), "--server", "nonsense"]) == 2
+
+
+# ---- issue 11: `agilenn device` and `agilenn export` bad input ---------------------------------
+
+
+def _device_error(capsys, argv: list[str], *fragments: str) -> str:
+    code = main(argv)
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.out + captured.err
+    assert code == 2, captured.out + captured.err
+    assert len([line for line in captured.err.splitlines() if line.startswith("error:")]) == 1, captured.err
+    for fragment in fragments:
+        assert fragment in captured.err, captured.err
+    return captured.err
+
+
+def test_device_command_without_a_server_exits_2(host_library, exported_folder, capsys):
+    """It used to exit 0 with every answer from the local head and no word about the missing server."""
+    lib, _, _ = host_library
+    argv = ["device", str(lib.folder), "--count", "2", "--data-root", str(exported_folder[1])]
+    _device_error(capsys, [*argv, "--server", "127.0.0.1:9"], "no AgileNN server answered at 127.0.0.1:9", "serve")
+
+
+def test_device_command_with_a_server_of_another_model_exits_2(host_library, exported_folder, tmp_path, capsys):
+    from tests.offload.fixtures import build_model_dir
+
+    lib, _, _ = host_library
+    other = build_model_dir(tmp_path / "other").folder
+    argv = ["device", str(lib.folder), "--count", "2", "--data-root", str(exported_folder[1])]
+    with ServerThread(other) as server:
+        host, port = server.address
+        _device_error(capsys, [*argv, "--server", f"{host}:{port}", "--timeout-ms", "200"], "no AgileNN server")
+
+
+def test_device_command_reports_refused_replies(host_library, exported_folder, capsys):
+    lib, _, _ = host_library
+    with ServerThread(exported_folder[0]) as server:
+        host, port = server.address
+        argv = ["device", str(lib.folder), "--count", "3", "--data-root", str(exported_folder[1])]
+        assert main([*argv, "--server", f"{host}:{port}", "--timeout-ms", "2000"]) == 0
+    out = capsys.readouterr().out
+    assert "replies refused by the device" in out and "3/3" in out
+
+
+def test_device_library_manifest_is_checked(host_library, tmp_path, capsys):
+    lib, _, _ = host_library
+    copy = tmp_path / "lib"
+    shutil.copytree(lib.folder, copy, ignore=shutil.ignore_patterns("build", "run"))
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["agilenn"]["remote_model"] = "../../remote.onnx"
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    _device_error(capsys, ["device", str(copy), "--server", "127.0.0.1:9"], "agilenn.remote_model", "inside")
+    (copy / "manifest.json").write_text('{"library": ')
+    _device_error(capsys, ["device", str(copy), "--server", "127.0.0.1:9"], "not valid JSON")
+
+
+def test_export_out_policy(exported_folder, tmp_path, capsys):
+    folder, _ = exported_folder
+    run = folder.parent / "run"
+    _device_error(capsys, ["export", str(run), "--out", str(run)], "is the input")
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "device.onnx").write_text("not mine to overwrite")
+    _device_error(capsys, ["export", str(run), "--out", str(foreign)], "not empty", "--force")
+    assert (foreign / "device.onnx").read_text() == "not mine to overwrite"
+    again = tmp_path / "again"
+    shutil.copytree(folder, again)
+    (again / "notes.txt").write_text("mine")
+    assert main(["export", str(run), "--out", str(again)]) == 0  # a previous export is replaced in place
+    assert (again / "notes.txt").read_text() == "mine"
+    assert (again / "agilenn.json").read_bytes() == (folder / "agilenn.json").read_bytes()
+    assert main(["export", str(run), "--out", str(foreign), "--force"]) == 0
+    assert (foreign / "device.onnx").read_bytes() == (folder / "device.onnx").read_bytes()

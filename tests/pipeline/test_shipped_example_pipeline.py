@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from agilenn_codegen.cli import main
@@ -33,3 +35,92 @@ def test_shipped_example_end_to_end(tmp_path):
     assert report.logits_equal_python == 40
     assert report.bytes_mean < report.raw_bytes / 3  # LZW earns its keep on real features
     assert report.accuracy_final >= 0.8  # 40 images of a ~91 % model
+
+
+PIXEL_HARNESS = r"""
+#include <stdio.h>
+#include "{name}_agilenn.h"
+static uint8_t pixels[{NAME}_IMAGE_SIZE];
+static float image[{NAME}_IMAGE_SIZE];
+static uint8_t frame[{NAME}_FRAME_MAX_BYTES];
+static float logits[{NAME}_NUM_CLASSES];
+static int send(FILE *f)
+{{
+    int32_t i, n = {name}_fragment_count();
+    fwrite(&n, 4, 1, f);
+    for (i = 0; i < n; i++) {{
+        int32_t len = {name}_fragment(i, frame, (int32_t)sizeof frame);
+        if (len < 0) return -1;
+        fwrite(&len, 4, 1, f);
+        fwrite(frame, 1, (size_t)len, f);
+    }}
+    {name}_local_only(logits);
+    fwrite(logits, sizeof logits, 1, f);
+    return 0;
+}}
+int main(void)
+{{
+    FILE *in = fopen("input.bin", "rb");
+    FILE *out = fopen("output.bin", "wb");
+    uint32_t count, k;
+    if (in == NULL || out == NULL || fread(&count, 4, 1, in) != 1) return 3;
+    for (k = 0; k < count; k++) {{
+        if (fread(pixels, 1, sizeof pixels, in) != sizeof pixels || fread(image, sizeof image, 1, in) != 1) return 4;
+        if ({name}_begin(image) != AGILENN_OK || send(out) != 0) return 5;
+        if ({name}_begin_u8(pixels) != AGILENN_OK || send(out) != 0) return 5;
+    }}
+    fclose(in);
+    return fclose(out) == 0 ? 0 : 6;
+}}
+"""
+
+
+def _records(raw: bytes, num_classes: int) -> list[tuple[list[bytes], bytes]]:
+    """(frames, local logits) per begin call in the harness's output."""
+    out, at = [], 0
+    while at < len(raw):
+        (n,) = struct.unpack_from("<i", raw, at)
+        at += 4
+        frames = []
+        for _ in range(n):
+            (length,) = struct.unpack_from("<i", raw, at)
+            frames.append(raw[at + 4 : at + 4 + length])
+            at += 4 + length
+        out.append((frames, raw[at : at + 4 * num_classes]))
+        at += 4 * num_classes
+    return out
+
+
+def test_begin_u8_sends_what_begin_sends(tmp_path):
+    """The shipped model's device pipeline on uint8 pixels (the trainer's normalisation folded into the tables)
+    sends the same payload and decides the same local answer as on the normalised float image."""
+    from agilenn_codegen.data.registry import load_dataset
+    from agilenn_codegen.pipeline.device_run import library_build_inputs
+    from agilenn_codegen.targets import build_program, load_target, run_program
+
+    out = tmp_path / "agilenn"
+    assert main(["codegen", str(EXAMPLE), "--target", "host", "--out", str(out)]) == 0
+    lib = load_library(out)
+    assert "pixel_entry" in lib.manifest
+    images, _ = dataset_images(lib.exported, "test", 16)
+    pixels = load_dataset("fashion-mnist").test.subset(16).images  # (N, H, W, C) uint8, the same images
+    harness = tmp_path / "main.c"
+    harness.write_text(PIXEL_HARNESS.format(name=lib.name, NAME=lib.name.upper()))
+    sources, includes = library_build_inputs(lib)
+    host = load_target("host")
+    exe = build_program(host, [*sources, harness], includes, tmp_path / "build", sanitize=True)
+    with (tmp_path / "input.bin").open("wb") as f:
+        f.write(struct.pack("<I", len(images)))
+        for p, x in zip(pixels, images, strict=True):
+            f.write(np.ascontiguousarray(p).tobytes() + np.ascontiguousarray(x, np.float32).tobytes())
+    result = run_program(host, exe, tmp_path, timeout_s=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    records = _records((tmp_path / "output.bin").read_bytes(), lib.num_classes)
+    assert len(records) == 2 * len(images)
+    for k in range(len(images)):
+        (float_frames, float_logits), (u8_frames, u8_logits) = records[2 * k], records[2 * k + 1]
+        assert u8_logits == float_logits, f"image {k}: local logits differ"
+        assert len(u8_frames) == len(float_frames)
+        for a, b in zip(float_frames, u8_frames, strict=True):
+            # the same frame but for the sequence number (bytes 14..17) and the CRC that covers it (24..27)
+            assert a[:14] + a[18:24] + a[28:] == b[:14] + b[18:24] + b[28:], f"image {k}: frames differ"

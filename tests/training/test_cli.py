@@ -64,3 +64,17 @@ def test_user_errors_exit_2(reference_run, tmp_path: Path, capsys: pytest.Captur
                  "--out", str(tmp_path / "z")]) == 2  # fmt: skip
     err = capsys.readouterr().err
     assert "apt-get install dataset-fashion-mnist" in err and "Traceback" not in err
+
+
+def test_run_folder_that_is_not_a_run(reference_run, tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    """A non-empty folder that is not a run folder is refused before training writes into it."""
+    root, ref = reference_run
+    folder = tmp_path / "documents"
+    folder.mkdir()
+    (folder / "metrics.csv").write_text("my own numbers\n")
+    for command in (["train", "--reference", str(ref)], ["train-reference"]):
+        assert main([*command, *TINY, "--data-root", str(root), "--out", str(folder)]) == 2
+        err = capsys.readouterr().err
+        assert "not a run folder" in err and "Traceback" not in err
+    assert sorted(p.name for p in folder.iterdir()) == ["metrics.csv"]
+    assert (folder / "metrics.csv").read_text() == "my own numbers\n"

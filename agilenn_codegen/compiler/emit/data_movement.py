@@ -12,18 +12,14 @@ from agilenn_codegen.compiler.passes.memory import alias_of
 def _copy_call(
     ctx: EmitContext, node: ir.Node, src: str, dst: str, geometry: Strided, table: str | None, comment: str
 ) -> KernelCall:
-    tensor = ctx.graph.tensor(src)
-    symbol = ctx.symbol(f"{ctx.layer_symbol}_copy")
-    return KernelCall(
-        function="agilenn_copy_strided",
-        params_type="agilenn_copy_params_t",
-        params_symbol=symbol,
-        params=(
-            ("geometry", geometry.c_init()),
-            ("element_size", str(tensor.dtype.itemsize)),
-            ("table", table or "NULL"),
-        ),
-        args=(f"(const void *){ctx.ptr(src, const=True)}", f"(void *){ctx.ptr(dst)}"),
+    size = ctx.graph.tensor(src).dtype.itemsize
+    return ctx.call(
+        "agilenn_copy_strided",
+        "agilenn_copy_params_t",
+        (("geometry", geometry.c_init()), ("element_size", str(size)), ("table", table or "NULL")),
+        (f"(const void *){ctx.ptr(src, const=True)}", f"(void *){ctx.ptr(dst)}"),
+        fast_body="agilenn_copy_strided_s8_fast_body" if size == 1 else "agilenn_copy_strided_32_fast_body",
+        parameters=("const void *input", "void *output"),
         comment=comment,
     )
 
@@ -85,7 +81,15 @@ def emit_table(node: ir.Node, ctx: EmitContext) -> list[KernelCall]:
     attrs = node.attrs
     assert isinstance(attrs, ir.TableAttrs)
     src, dst = ctx.graph.tensor(node.inputs[0]), ctx.graph.tensor(node.outputs[0])
-    geometry = gather(src, dst, tuple(range(len(src.shape))), f"node '{node.name}'")
+    view = attrs.view
+    geometry = gather(
+        src,
+        dst,
+        tuple(range(len(src.shape))),
+        f"node '{node.name}'",
+        starts=view.starts or None,
+        steps=view.steps or None,
+    )
     return [
         _copy_call(
             ctx,

@@ -22,12 +22,13 @@ def emit_add(node: ir.Node, ctx: EmitContext) -> list[KernelCall]:
         ("act_max", str(attrs.act_max)),
     )
     return [
-        KernelCall(
+        ctx.call(
             "agilenn_add_s8",
             "agilenn_add_params_t",
-            ctx.symbol(f"{ctx.layer_symbol}_params"),
             params,
             (ctx.ptr(a, const=True), ctx.ptr(b, const=True), ctx.ptr(y.name)),
+            fast_body="agilenn_add_s8_fast_body",
+            parameters=("const int8_t *a", "const int8_t *b", "int8_t *output"),
         )
     ]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from agilenn_codegen.compiler import ir
 from agilenn_codegen.compiler.emit import emitter
-from agilenn_codegen.compiler.emit.context import EmitContext, KernelCall, c_float
+from agilenn_codegen.compiler.emit.context import EmitContext, KernelCall, c_float, c_struct
 
 
 @emitter("global_avgpool")
@@ -14,22 +14,34 @@ def emit_global_avgpool(node: ir.Node, ctx: EmitContext) -> list[KernelCall]:
     x, y = ctx.graph.tensor(node.inputs[0]), ctx.graph.tensor(node.outputs[0])
     assert x.quant is not None
     _, c, h, w = x.shape
-    params = (
+    channels = y.shape[1]
+    fields = (
         ("pixels", str(h * w)),
-        ("channels", str(c)),
+        ("channels", str(channels)),
         ("input_zero_point", str(x.quant.scalar_zero_point)),
         ("output_zero_point", str(attrs.requant.out_zero_point)),
         ("act_min", str(attrs.act_min)),
         ("act_max", str(attrs.act_max)),
         ("multiplier", ctx.multiplier_literal(attrs.requant.multiplier[0])),
     )
+    source = ctx.ptr(x.name, const=True)
+    if attrs.channel_offset:
+        source = f"{source} + {attrs.channel_offset}"
+    args = (source, ctx.ptr(y.name))
+    if not ctx.fast:
+        assert channels == c and not attrs.channel_offset, "slices are fused into the pooling only for fast kernels"
+        return [ctx.call("agilenn_global_avgpool_s8", "agilenn_global_avgpool_params_t", fields, args)]
+    params = (("ref", c_struct(fields)), ("pixel_stride", str(c)))
+    comment = f"channels [{attrs.channel_offset}, {attrs.channel_offset + channels}) of {c}" if channels != c else ""
     return [
-        KernelCall(
+        ctx.call(
             "agilenn_global_avgpool_s8",
-            "agilenn_global_avgpool_params_t",
-            ctx.symbol(f"{ctx.layer_symbol}_params"),
+            "agilenn_global_avgpool_fast_params_t",
             params,
-            (ctx.ptr(x.name, const=True), ctx.ptr(y.name)),
+            args,
+            fast_body="agilenn_global_avgpool_s8_fast_body",
+            parameters=("const int8_t *input", "int8_t *output"),
+            comment=comment,
         )
     ]
 
@@ -70,11 +82,12 @@ def emit_pool(node: ir.Node, ctx: EmitContext) -> list[KernelCall]:
     )
     function = "agilenn_avgpool_s8" if node.op == "avgpool" else "agilenn_maxpool_s8"
     return [
-        KernelCall(
+        ctx.call(
             function,
             "agilenn_pool_params_t",
-            ctx.symbol(f"{ctx.layer_symbol}_params"),
             params,
             (ctx.ptr(x.name, const=True), ctx.ptr(y.name)),
+            fast_body=f"{function}_body",
+            parameters=("const int8_t *input", "int8_t *output"),
         )
     ]

@@ -8,21 +8,32 @@ from agilenn_codegen.compiler.emit.context import EmitContext, KernelCall, c_flo
 from agilenn_codegen.compiler.emit.geometry import gather
 
 
-def _call(node: ir.Node, ctx: EmitContext, function: str, quant: ir.QParams) -> list[KernelCall]:
+def _call(
+    node: ir.Node, ctx: EmitContext, function: str, quant: ir.QParams, view: ir.SourceView = ir.SourceView()
+) -> list[KernelCall]:
     src, dst = ctx.graph.tensor(node.inputs[0]), ctx.graph.tensor(node.outputs[0])
-    geometry = gather(src, dst, tuple(range(len(src.shape))), f"node '{node.name}'")
+    geometry = gather(
+        src,
+        dst,
+        tuple(range(len(src.shape))),
+        f"node '{node.name}'",
+        starts=view.starts or None,
+        steps=view.steps or None,
+    )
     in_type = "float" if src.dtype == ir.DType.FLOAT32 else "int8_t"
+    out_type = "int8_t" if in_type == "float" else "float"
     return [
-        KernelCall(
-            function=function,
-            params_type="agilenn_quantization_params_t",
-            params_symbol=ctx.symbol(f"{ctx.layer_symbol}_params"),
-            params=(
+        ctx.call(
+            function,
+            "agilenn_quantization_params_t",
+            (
                 ("geometry", geometry.c_init()),
                 ("scale", c_float(quant.scalar_scale)),
                 ("zero_point", str(quant.scalar_zero_point)),
             ),
-            args=(ctx.ptr(src.name, in_type, const=True), ctx.ptr(dst.name)),
+            (ctx.ptr(src.name, in_type, const=True), ctx.ptr(dst.name)),
+            fast_body=f"{function}_fast_body",
+            parameters=(f"const {in_type} *input", f"{out_type} *output"),
         )
     ]
 
@@ -37,5 +48,5 @@ def emit_quantize(node: ir.Node, ctx: EmitContext) -> list[KernelCall]:
 @emitter("dequantize")
 def emit_dequantize(node: ir.Node, ctx: EmitContext) -> list[KernelCall]:
     quant = ctx.graph.tensor(node.inputs[0]).quant
-    assert quant is not None
-    return _call(node, ctx, "agilenn_dequantize_s8_f32", quant)
+    assert quant is not None and isinstance(node.attrs, ir.DequantizeAttrs)
+    return _call(node, ctx, "agilenn_dequantize_s8_f32", quant, node.attrs.view)

@@ -32,13 +32,18 @@ def activation(node: OnnxNode, builder: GraphBuilder, index: int) -> ir.Tensor:
     return tensor
 
 
-def int_pair(node: OnnxNode, key: str, default: tuple[int, int]) -> tuple[int, int]:
+def int_pair(node: OnnxNode, key: str, default: tuple[int, int], *, minimum: int | None = None) -> tuple[int, int]:
+    """A 2-element int attribute; with `minimum`, both values must be at least that."""
     value = node.attr(key)
     if value is None:
         return default
     if len(value) != 2:
         raise UserError(f"{node.label}: attribute {key}={list(value)}; only 2-D spatial ops are supported")
-    return int(value[0]), int(value[1])
+    pair = int(value[0]), int(value[1])
+    if minimum is not None and min(pair) < minimum:
+        what = "positive" if minimum == 1 else f"at least {minimum}"
+        raise UserError(f"{node.label}: attribute {key}={list(pair)}; each value must be {what}")
+    return pair
 
 
 def spatial_geometry(
@@ -49,8 +54,10 @@ def spatial_geometry(
     ceil_mode: bool = False,
 ) -> tuple[tuple[int, int], tuple[int, int, int, int], tuple[int, int], tuple[int, int]]:
     """Resolve strides, pads (top, left, bottom, right), dilations and the output size."""
-    strides = int_pair(node, "strides", (1, 1))
-    dilations = int_pair(node, "dilations", (1, 1))
+    strides = int_pair(node, "strides", (1, 1), minimum=1)
+    dilations = int_pair(node, "dilations", (1, 1), minimum=1)
+    if min(kernel) < 1:
+        raise UserError(f"{node.label}: kernel {list(kernel)}; each kernel size must be positive")
     auto_pad = node.attr("auto_pad", "NOTSET")
     eff = tuple((k - 1) * d + 1 for k, d in zip(kernel, dilations, strict=True))
     if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
@@ -69,6 +76,8 @@ def spatial_geometry(
         if len(raw) != 4:
             raise UserError(f"{node.label}: pads={list(raw)}; only 2-D spatial ops are supported")
         pads = (int(raw[0]), int(raw[1]), int(raw[2]), int(raw[3]))
+        if min(pads) < 0:
+            raise UserError(f"{node.label}: pads={list(pads)}; negative padding is not supported")
     else:
         raise UserError(f"{node.label}: auto_pad={auto_pad} is not supported")
     rounding = math.ceil if ceil_mode else math.floor

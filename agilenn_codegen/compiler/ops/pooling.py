@@ -51,7 +51,7 @@ def parse_global_avgpool(node: OnnxNode, builder: GraphBuilder) -> None:
 def _avgpool(node: OnnxNode, builder: GraphBuilder, x: ir.Tensor, out_quant: ir.QParams | None) -> None:
     _, c, h, w = require_4d(node, x)
     kernel = int_pair(node, "kernel_shape", (0, 0))
-    if 0 in kernel:
+    if node.attr("kernel_shape") is None:
         raise UserError(f"{node.label}: kernel_shape is required")
     if node.attr("dilations") is not None and tuple(node.attr("dilations")) != (1, 1):
         raise UserError(f"{node.label}: dilated average pooling is not supported")
@@ -90,7 +90,7 @@ def parse_maxpool(node: OnnxNode, builder: GraphBuilder) -> None:
     x = activation(node, builder, 0)
     _, c, h, w = require_4d(node, x)
     kernel = int_pair(node, "kernel_shape", (0, 0))
-    if 0 in kernel:
+    if node.attr("kernel_shape") is None:
         raise UserError(f"{node.label}: kernel_shape is required")
     ceil_mode = bool(node.attr("ceil_mode", 0))
     strides, pads, dilations, (oh, ow) = spatial_geometry(node, (h, w), kernel, ceil_mode=ceil_mode)

@@ -23,7 +23,7 @@ def _int_list(node: OnnxNode, builder: GraphBuilder, index: int, attr: str) -> t
 
 
 def _reshape_to(node: OnnxNode, builder: GraphBuilder, x: ir.Tensor, shape: tuple[int, ...]) -> None:
-    if int(np.prod(shape, dtype=np.int64)) != x.size:
+    if any(d < 1 for d in shape) or int(np.prod(shape, dtype=np.int64)) != x.size:
         raise UserError(f"{node.label}: cannot reshape {list(x.shape)} to {list(shape)}")
     builder.add_tensor(ir.Tensor(node.outputs[0], x.dtype, shape, x.quant))
     builder.add_node(ir.Node(node.name, ir.ReshapeAttrs(), (x.name,), (node.outputs[0],), node.op_type))

@@ -8,6 +8,7 @@ from agilenn_codegen.compiler import ir
 from agilenn_codegen.compiler.passes.boundaries import move_data_movement_into_int8
 from agilenn_codegen.compiler.passes.fold_qdq import check_integer, fold_qdq
 from agilenn_codegen.compiler.passes.fuse_activations import fuse_activations
+from agilenn_codegen.compiler.passes.fuse_slices import fuse_slices
 from agilenn_codegen.compiler.passes.graph_utils import prune
 from agilenn_codegen.compiler.passes.layout import layout_nhwc
 from agilenn_codegen.compiler.passes.memory import plan_memory
@@ -24,6 +25,7 @@ PIPELINE: tuple[tuple[str, Pass], ...] = (
     ("fuse_activations", fuse_activations),
     ("layout_nhwc", layout_nhwc),
     ("requantize", requantize),
+    ("fuse_slices", fuse_slices),
     ("plan_memory", plan_memory),
 )
 

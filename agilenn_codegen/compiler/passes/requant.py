@@ -7,6 +7,9 @@ double would change about a third of real multipliers by one ulp, and then outpu
 from __future__ import annotations
 
 import dataclasses
+import math
+
+import numpy as np
 
 from agilenn_codegen.compiler import ir, numerics
 from agilenn_codegen.errors import UserError
@@ -69,13 +72,30 @@ def _requant_node(
             new_tensors.append(ir.Tensor(table_name, ir.DType.INT8, (256,)))
             tables.append(table_name)
         attrs = dataclasses.replace(attrs, tables=tuple(tables))
+    _check_finite(node, attrs)
     return dataclasses.replace(node, attrs=attrs)
+
+
+def _check_finite(node: ir.Node, attrs: object) -> None:
+    """Scales that are each valid can still combine into a multiplier float32 cannot hold (e.g. 1e30 * 1e30)."""
+    requant = getattr(attrs, "requant", None)
+    values = list(requant.multiplier) if requant is not None else []
+    if isinstance(attrs, ir.AddAttrs):
+        values += [attrs.a_ratio, attrs.b_ratio, attrs.offset]
+    bad = [v for v in values if not math.isfinite(v)]
+    if bad:
+        raise UserError(
+            f"node '{node.name}' ({node.source_op}): its quantization scales combine into the multiplier {bad[0]}, "
+            "which float32 cannot hold; the model's scales are out of range",
+            hint="re-quantize the model (agilenn quantize)",
+        )
 
 
 def requantize(graph: ir.Graph) -> ir.Graph:
     new_constants: list[ir.Constant] = []
     new_tensors: list[ir.Tensor] = []
-    nodes = tuple(_requant_node(graph, node, new_constants, new_tensors) for node in graph.nodes)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # out-of-range scales: _check_finite
+        nodes = tuple(_requant_node(graph, node, new_constants, new_tensors) for node in graph.nodes)
     return dataclasses.replace(
         graph,
         nodes=nodes,

@@ -13,9 +13,22 @@
 
 /* ---- constant data (flash) ------------------------------------------------------------ */
 
-/* 'conv1_b_quantized' int32[8] */
-static const int32_t l1_conv1_b_quantized[8] = {
-    1154, 71, 385, 423, 532, -136, -510, -55,
+/* requantization S per output channel */
+static const agilenn_multiplier_t l1_multiplier[8] = {
+    0x1.6b46e00000000p-9f, 0x1.29e19c0000000p-9f, 0x1.291d260000000p-9f, 0x1.4ca75c0000000p-9f, 0x1.a50d980000000p-9f, 0x1.72e0f40000000p-9f, 0x1.fbe2d40000000p-10f, 0x1.cbd0940000000p-10f,
+};
+
+/* 'conv1_w_quantized' as int16 pairs for SMLAD (agilenn_dot_fast.h) */
+static const agilenn_fast_weight_t l1_fast_weights[72] = {
+    0x00000048u, 0x00000073u, 0x00000050u, 0x0000ffbcu, 0x0000ff9eu, 0x00000005u, 0x0000003cu, 0x00000024u,
+    0x0000007fu, 0x00000040u, 0x00000037u, 0x0000ffc1u, 0x0000ffa1u, 0x0000007fu, 0x00000004u, 0x00000045u,
+    0x0000ff8au, 0x0000ffdbu, 0x0000ff91u, 0x0000ffbdu, 0x0000004du, 0x0000ff81u, 0x0000ffd2u, 0x0000000eu,
+    0x0000ffc7u, 0x0000ffeau, 0x0000ffedu, 0x00000020u, 0x0000ffdfu, 0x00000015u, 0x00000004u, 0x00000021u,
+    0x00000011u, 0x0000007fu, 0x0000ffcdu, 0x0000005cu, 0x0000ffe8u, 0x0000ffc6u, 0x00000049u, 0x0000ffe5u,
+    0x0000ffe9u, 0x0000ffacu, 0x0000ff81u, 0x00000026u, 0x0000ffb9u, 0x00000035u, 0x0000007fu, 0x0000fff8u,
+    0x0000ffb3u, 0x0000001bu, 0x00000034u, 0x0000ffeeu, 0x00000001u, 0x0000005cu, 0x0000007fu, 0x00000047u,
+    0x0000ffa9u, 0x0000fffbu, 0x0000003du, 0x0000ffebu, 0x0000ffc3u, 0x0000ffb3u, 0x0000ffc1u, 0x0000ffb6u,
+    0x0000ffceu, 0x0000007fu, 0x0000ffa7u, 0x00000062u, 0x0000002eu, 0x0000000fu, 0x0000ffa4u, 0x0000ffcdu,
 };
 
 /* 'conv1_w_quantized' int8[8x3x3x1] (OHWI) */
@@ -27,14 +40,19 @@ static const int8_t l1_conv1_w_quantized[72] = {
     -50, 127, -89, 98, 46, 15, -92, -51,
 };
 
-/* requantization S per output channel */
-static const agilenn_multiplier_t l1_multiplier[8] = {
-    0x1.6b46e00000000p-9f, 0x1.29e19c0000000p-9f, 0x1.291d260000000p-9f, 0x1.4ca75c0000000p-9f, 0x1.a50d980000000p-9f, 0x1.72e0f40000000p-9f, 0x1.fbe2d40000000p-10f, 0x1.cbd0940000000p-10f,
+/* 'conv1_b_quantized' int32[8] */
+static const int32_t l1_conv1_b_quantized[8] = {
+    1154, 71, 385, 423, 532, -136, -510, -55,
 };
 
-/* 'dw_b_quantized' int32[8] */
-static const int32_t l2_dw_b_quantized[8] = {
-    -230, 205, 99, -23, 487, 136, 6, 66,
+/* bias + input_offset * sum of weights, per output channel (outputs whose window is inside the input) */
+static const int32_t l1_interior_bias[8] = {
+    32409, 641, -33625, 23413, -28253, 23519, -5735, -6705,
+};
+
+/* requantization S per output channel */
+static const agilenn_multiplier_t l2_multiplier[8] = {
+    0x1.87e3f40000000p-8f, 0x1.66b8fc0000000p-7f, 0x1.8f042e0000000p-7f, 0x1.8a92240000000p-7f, 0x1.1c65d20000000p-7f, 0x1.c808f20000000p-7f, 0x1.7cce260000000p-7f, 0x1.04b5420000000p-7f,
 };
 
 /* 'dw_w_quantized' int8[8x3x3x1] (OHWI) */
@@ -46,55 +64,62 @@ static const int8_t l2_dw_w_quantized[72] = {
     -18, -12, 7, -45, 47, 58, -118, 73,
 };
 
-/* requantization S per output channel */
-static const agilenn_multiplier_t l2_multiplier[8] = {
-    0x1.87e3f40000000p-8f, 0x1.66b8fc0000000p-7f, 0x1.8f042e0000000p-7f, 0x1.8a92240000000p-7f, 0x1.1c65d20000000p-7f, 0x1.c808f20000000p-7f, 0x1.7cce260000000p-7f, 0x1.04b5420000000p-7f,
+/* 'dw_b_quantized' int32[8] */
+static const int32_t l2_dw_b_quantized[8] = {
+    -230, 205, 99, -23, 487, 136, 6, 66,
 };
 
-/* 'pw_b_quantized' int32[16] */
-static const int32_t l3_pw_b_quantized[16] = {
-    36, 218, -27, -140, 47, -182, 160, 187, 220, 141, -142, -532, 460, 444, -129, 327,
-};
-
-/* 'pw_w_quantized' int8[16x1x1x8] (OHWI) */
-static const int8_t l3_pw_w_quantized[128] = {
-    127, 75, 50, 11, 30, 8, -80, 47, 27, -88, -42, -16, 21, 113, 1, -127,
-    36, -9, -97, -127, -59, 21, -42, 33, -18, 12, 45, 37, -68, 124, -127, -12,
-    -94, 110, -121, -95, -105, -127, -53, 17, -73, -127, -21, -3, 52, -62, -15, 67,
-    -57, -6, -21, -83, -7, 63, 127, -83, 97, 116, 127, -47, 32, -65, 58, 125,
-    -24, 20, 79, 66, -62, 127, 44, 14, 2, 51, 75, -94, -64, -127, 32, 28,
-    -28, -87, 104, 127, 125, 4, 11, 11, -10, -89, -44, 59, 0, -35, -18, 127,
-    127, 94, 15, -103, 17, -28, 53, 87, -66, 127, 6, 9, -54, -18, 9, -19,
-    -13, -16, 83, -8, 31, 3, -119, 127, 0, -47, 112, 127, -49, -71, -76, 30,
+/* bias + input_offset * sum of weights, per output channel (outputs whose window is inside the input) */
+static const int32_t l2_interior_bias[8] = {
+    29082, 4685, -7325, -35863, -12953, -19064, 9734, -17214,
 };
 
 /* requantization S per output channel */
 static const agilenn_multiplier_t l3_multiplier[16] = {
-    0x1.3792420000000p-7f, 0x1.f4dee40000000p-8f, 0x1.265bc20000000p-7f, 0x1.fe2d140000000p-8f, 0x1.639d460000000p-8f, 0x1.b515160000000p-8f, 0x1.1fcd1a0000000p-7f, 0x1.37407c0000000p-8f, 0x1.5f80f80000000p-8f, 0x1.be373a0000000p-8f, 0x1.9c68e80000000p-8f, 0x1.c365d00000000p-8f, 0x1.7fa76c0000000p-8f, 0x1.541fda0000000p-8f, 0x1.92b5ce0000000p-7f, 0x1.7f15120000000p-8f,
+    0x1.3792420000000p-7f, 0x1.f4dee40000000p-8f, 0x1.265bc20000000p-7f, 0x1.fe2d140000000p-8f, 0x1.639d460000000p-8f, 0x1.b515160000000p-8f, 0x1.1fcd1a0000000p-7f, 0x1.37407c0000000p-8f,
+    0x1.5f80f80000000p-8f, 0x1.be373a0000000p-8f, 0x1.9c68e80000000p-8f, 0x1.c365d00000000p-8f, 0x1.7fa76c0000000p-8f, 0x1.541fda0000000p-8f, 0x1.92b5ce0000000p-7f, 0x1.7f15120000000p-8f,
 };
 
-/* 'fc_b_quantized' int32[10] */
-static const int32_t l7_fc_b_quantized[10] = {
-    3650, 804, -774, -1231, -289, 24, 653, -1198, -1568, 2214,
+/* 'pw_w_quantized' as int16 pairs for SMLAD (agilenn_dot_fast.h) */
+static const agilenn_fast_weight_t l3_fast_weights[64] = {
+    0x0032007fu, 0x000b004bu, 0xffb0001eu, 0x002f0008u, 0xffd6001bu, 0xfff0ffa8u, 0x00010015u, 0xff810071u,
+    0xff9f0024u, 0xff81fff7u, 0xffd6ffc5u, 0x00210015u, 0x002dffeeu, 0x0025000cu, 0xff81ffbcu, 0xfff4007cu,
+    0xff87ffa2u, 0xffa1006eu, 0xffcbff97u, 0x0011ff81u, 0xffebffb7u, 0xfffdff81u, 0xfff10034u, 0x0043ffc2u,
+    0xffebffc7u, 0xffadfffau, 0x007ffff9u, 0xffad003fu, 0x007f0061u, 0xffd10074u, 0x003a0020u, 0x007dffbfu,
+    0x004fffe8u, 0x00420014u, 0x002cffc2u, 0x000e007fu, 0x004b0002u, 0xffa20033u, 0x0020ffc0u, 0x001cff81u,
+    0x0068ffe4u, 0x007fffa9u, 0x000b007du, 0x000b0004u, 0xffd4fff6u, 0x003bffa7u, 0xffee0000u, 0x007fffddu,
+    0x000f007fu, 0xff99005eu, 0x00350011u, 0x0057ffe4u, 0x0006ffbeu, 0x0009007fu, 0x0009ffcau, 0xffedffeeu,
+    0x0053fff3u, 0xfff8fff0u, 0xff89001fu, 0x007f0003u, 0x00700000u, 0x007fffd1u, 0xffb4ffcfu, 0x001effb9u,
+};
+
+/* bias + input_offset * sum of weights, per output channel (outputs whose window is inside the input) */
+static const int32_t l3_interior_bias[16] = {
+    34340, -13990, -31259, -1036, -59857, -23478, -8416, 56891, 34012, -12275, 34034, -1812, 33996, -324, 11135, 3655,
 };
 
 /* requantization S per output feature */
 static const agilenn_multiplier_t l7_multiplier[10] = {
-    0x1.de9ac60000000p-10f, 0x1.fb18b80000000p-9f, 0x1.4107540000000p-8f, 0x1.6c00100000000p-9f, 0x1.657e980000000p-8f, 0x1.36f6340000000p-8f, 0x1.0cd8ce0000000p-8f, 0x1.67914c0000000p-8f, 0x1.7ee3660000000p-9f, 0x1.dc1ace0000000p-9f,
+    0x1.de9ac60000000p-10f, 0x1.fb18b80000000p-9f, 0x1.4107540000000p-8f, 0x1.6c00100000000p-9f, 0x1.657e980000000p-8f, 0x1.36f6340000000p-8f, 0x1.0cd8ce0000000p-8f, 0x1.67914c0000000p-8f,
+    0x1.7ee3660000000p-9f, 0x1.dc1ace0000000p-9f,
 };
 
-/* 'fc_w_quantized' int8[10x16] */
-static const int8_t l7_fc_w_quantized[160] = {
-    19, -9, -1, -102, -16, 6, 25, -77, 47, -72, -62, 10, -57, -127, -65, -86,
-    7, 39, 34, -39, -21, 15, -94, 49, 70, 40, -127, 15, -108, 53, -127, -83,
-    16, -66, -127, -50, 19, -55, -51, 7, -1, 56, 38, -16, -33, 49, -32, -51,
-    36, -50, -127, 48, 72, -99, -31, -40, -14, -37, -123, 2, -28, 10, 53, 65,
-    17, -109, -43, 3, 34, -43, -32, 71, -105, -14, -28, -17, -15, 26, 39, 127,
-    85, -3, 12, 50, 127, -8, 19, -8, 57, -64, 7, -62, 14, 39, -18, -10,
-    63, -5, 32, -12, -50, -22, 116, -15, 4, 67, 21, 31, 127, 52, -43, 39,
-    -23, -13, 45, 4, -11, -22, 7, -10, 41, 9, -6, 127, 14, -29, -50, -46,
-    -104, -6, -1, 47, -77, -36, -44, 127, 11, 34, 86, 18, -4, -33, -22, -3,
-    -14, -14, 118, -82, -127, 24, 85, -16, 52, 103, -14, 14, -50, -39, -24, 46,
+/* 'fc_w_quantized' as int16 pairs for SMLAD (agilenn_dot_fast.h) */
+static const agilenn_fast_weight_t l7_fast_weights[80] = {
+    0xffff0013u, 0xff9afff7u, 0x0019fff0u, 0xffb30006u, 0xffc2002fu, 0x000affb8u, 0xffbfffc7u, 0xffaaff81u,
+    0x00220007u, 0xffd90027u, 0xffa2ffebu, 0x0031000fu, 0xff810046u, 0x000f0028u, 0xff81ff94u, 0xffad0035u,
+    0xff810010u, 0xffceffbeu, 0xffcd0013u, 0x0007ffc9u, 0x0026ffffu, 0xfff00038u, 0xffe0ffdfu, 0xffcd0031u,
+    0xff810024u, 0x0030ffceu, 0xffe10048u, 0xffd8ff9du, 0xff85fff2u, 0x0002ffdbu, 0x0035ffe4u, 0x0041000au,
+    0xffd50011u, 0x0003ff93u, 0xffe00022u, 0x0047ffd5u, 0xffe4ff97u, 0xffeffff2u, 0x0027fff1u, 0x007f001au,
+    0x000c0055u, 0x0032fffdu, 0x0013007fu, 0xfff8fff8u, 0x00070039u, 0xffc2ffc0u, 0xffee000eu, 0xfff60027u,
+    0x0020003fu, 0xfff4fffbu, 0x0074ffceu, 0xfff1ffeau, 0x00150004u, 0x001f0043u, 0xffd5007fu, 0x00270034u,
+    0x002dffe9u, 0x0004fff3u, 0x0007fff5u, 0xfff6ffeau, 0xfffa0029u, 0x007f0009u, 0xffce000eu, 0xffd2ffe3u,
+    0xffffff98u, 0x002ffffau, 0xffd4ffb3u, 0x007fffdcu, 0x0056000bu, 0x00120022u, 0xffeafffcu, 0xfffdffdfu,
+    0x0076fff2u, 0xffaefff2u, 0x0055ff81u, 0xfff00018u, 0xfff20034u, 0x000e0067u, 0xffe8ffceu, 0x002effd9u,
+};
+
+/* bias + input_offset * sum of the row's weights */
+static const int32_t l7_interior_bias[10] = {
+    -68926, -34652, -38790, -34895, -11681, 30360, 52493, 3538, -2464, 10150,
 };
 
 /* ---- layer parameters ------------------------------------------------------------------ */
@@ -105,82 +130,94 @@ static const agilenn_quantization_params_t l0_params = {
     .zero_point = -95,
 };
 
-static const agilenn_conv_params_t l1_params = {
-    .in_h = 28,
-    .in_w = 28,
-    .in_c = 1,
-    .out_h = 14,
-    .out_w = 14,
-    .out_c = 8,
-    .kernel_h = 3,
-    .kernel_w = 3,
-    .stride_h = 2,
-    .stride_w = 2,
-    .pad_top = 1,
-    .pad_left = 1,
-    .dilation_h = 1,
-    .dilation_w = 1,
-    .groups = 1,
-    .input_offset = 95,
-    .output_offset = -128,
-    .act_min = -128,
-    .act_max = 127,
-    .per_channel = 1,
-    .weights = l1_conv1_w_quantized,
-    .bias = l1_conv1_b_quantized,
-    .multiplier = l1_multiplier,
+static const agilenn_conv_fast_params_t l1_params = {
+    .ref = {
+        .in_h = 28,
+        .in_w = 28,
+        .in_c = 1,
+        .out_h = 14,
+        .out_w = 14,
+        .out_c = 8,
+        .kernel_h = 3,
+        .kernel_w = 3,
+        .stride_h = 2,
+        .stride_w = 2,
+        .pad_top = 1,
+        .pad_left = 1,
+        .dilation_h = 1,
+        .dilation_w = 1,
+        .groups = 1,
+        .input_offset = 95,
+        .output_offset = -128,
+        .act_min = -128,
+        .act_max = 127,
+        .per_channel = 1,
+        .weights = l1_conv1_w_quantized,
+        .bias = l1_conv1_b_quantized,
+        .multiplier = l1_multiplier,
+    },
+    .interior_bias = l1_interior_bias,
+    .fast_weights = l1_fast_weights,
 };
 
-static const agilenn_conv_params_t l2_params = {
-    .in_h = 14,
-    .in_w = 14,
-    .in_c = 8,
-    .out_h = 14,
-    .out_w = 14,
-    .out_c = 8,
-    .kernel_h = 3,
-    .kernel_w = 3,
-    .stride_h = 1,
-    .stride_w = 1,
-    .pad_top = 1,
-    .pad_left = 1,
-    .dilation_h = 1,
-    .dilation_w = 1,
-    .groups = 8,
-    .input_offset = 128,
-    .output_offset = -128,
-    .act_min = -128,
-    .act_max = 127,
-    .per_channel = 1,
-    .weights = l2_dw_w_quantized,
-    .bias = l2_dw_b_quantized,
-    .multiplier = l2_multiplier,
+static const agilenn_conv_fast_params_t l2_params = {
+    .ref = {
+        .in_h = 14,
+        .in_w = 14,
+        .in_c = 8,
+        .out_h = 14,
+        .out_w = 14,
+        .out_c = 8,
+        .kernel_h = 3,
+        .kernel_w = 3,
+        .stride_h = 1,
+        .stride_w = 1,
+        .pad_top = 1,
+        .pad_left = 1,
+        .dilation_h = 1,
+        .dilation_w = 1,
+        .groups = 8,
+        .input_offset = 128,
+        .output_offset = -128,
+        .act_min = -128,
+        .act_max = 127,
+        .per_channel = 1,
+        .weights = l2_dw_w_quantized,
+        .bias = l2_dw_b_quantized,
+        .multiplier = l2_multiplier,
+    },
+    .interior_bias = l2_interior_bias,
+    .fast_weights = NULL,
 };
 
-static const agilenn_conv_params_t l3_params = {
-    .in_h = 14,
-    .in_w = 14,
-    .in_c = 8,
-    .out_h = 14,
-    .out_w = 14,
-    .out_c = 16,
-    .kernel_h = 1,
-    .kernel_w = 1,
-    .stride_h = 1,
-    .stride_w = 1,
-    .pad_top = 0,
-    .pad_left = 0,
-    .dilation_h = 1,
-    .dilation_w = 1,
-    .groups = 1,
-    .input_offset = 128,
-    .output_offset = -128,
-    .act_min = -128,
-    .act_max = 127,
-    .per_channel = 1,
-    .weights = l3_pw_w_quantized,
-    .bias = l3_pw_b_quantized,
-    .multiplier = l3_multiplier,
+static const agilenn_conv_fast_params_t l3_params = {
+    .ref = {
+        .in_h = 14,
+        .in_w = 14,
+        .in_c = 8,
+        .out_h = 14,
+        .out_w = 14,
+        .out_c = 16,
+        .kernel_h = 1,
+        .kernel_w = 1,
+        .stride_h = 1,
+        .stride_w = 1,
+        .pad_top = 0,
+        .pad_left = 0,
+        .dilation_h = 1,
+        .dilation_w = 1,
+        .groups = 1,
+        .input_offset = 128,
+        .output_offset = -128,
+        .act_min = -128,
+        .act_max = 127,
+        .per_channel = 1,
+        .weights = NULL,
+        .bias = NULL,
+        .multiplier = l3_multiplier,
+    },
+    .interior_bias = l3_interior_bias,
+    .fast_weights = l3_fast_weights,
 };
 
 static const agilenn_pool_params_t l4_params = {
@@ -208,29 +245,36 @@ static const agilenn_pool_params_t l4_params = {
     .act_max = 127,
 };
 
-static const agilenn_global_avgpool_params_t l5_params = {
-    .pixels = 49,
-    .channels = 16,
-    .input_zero_point = -128,
-    .output_zero_point = -128,
-    .act_min = -128,
-    .act_max = 127,
-    .multiplier = 0x1.13c4a20000000p-4f,
+static const agilenn_global_avgpool_fast_params_t l5_params = {
+    .ref = {
+        .pixels = 49,
+        .channels = 16,
+        .input_zero_point = -128,
+        .output_zero_point = -128,
+        .act_min = -128,
+        .act_max = 127,
+        .multiplier = 0x1.13c4a20000000p-4f,
+    },
+    .pixel_stride = 16,
 };
 
-static const agilenn_fully_connected_params_t l7_params = {
-    .rows = 1,
-    .in_features = 16,
-    .out_features = 10,
-    .input_offset = 128,
-    .output_offset = -68,
-    .act_min = -128,
-    .act_max = 127,
-    .per_channel = 1,
-    .weights = l7_fc_w_quantized,
-    .bias = l7_fc_b_quantized,
-    .multiplier = l7_multiplier,
-    .float_multiplier = NULL,
+static const agilenn_fully_connected_fast_params_t l7_params = {
+    .ref = {
+        .rows = 1,
+        .in_features = 16,
+        .out_features = 10,
+        .input_offset = 128,
+        .output_offset = -68,
+        .act_min = -128,
+        .act_max = 127,
+        .per_channel = 1,
+        .weights = NULL,
+        .bias = NULL,
+        .multiplier = l7_multiplier,
+        .float_multiplier = NULL,
+    },
+    .interior_bias = l7_interior_bias,
+    .fast_weights = l7_fast_weights,
 };
 
 static const agilenn_quantization_params_t l8_params = {
@@ -238,6 +282,57 @@ static const agilenn_quantization_params_t l8_params = {
     .scale = 0x1.7086140000000p-7f,
     .zero_point = -68,
 };
+
+/* ---- layer functions: each one instantiates an optimized kernel body (the runtime's *_fast.h
+        headers) with its layer's constant parameters: shapes and strides become constants ----- */
+
+/* layer 0: agilenn_quantize_f32_s8_fast_body */
+AGILENN_LAYER_FUNCTION void tiny_cnn_int8_l0_quantize_f32_s8(const float *input, int8_t *output)
+{
+    agilenn_quantize_f32_s8_fast_body(&l0_params, input, output);
+}
+
+/* layer 1: agilenn_conv_s8_fast_body */
+AGILENN_LAYER_FUNCTION void tiny_cnn_int8_l1_conv_general(const int8_t *input, int8_t *output)
+{
+    agilenn_conv_s8_fast_body(&l1_params, input, output);
+}
+
+/* layer 2: agilenn_depthwise_conv_s8_fast_body */
+AGILENN_LAYER_FUNCTION void tiny_cnn_int8_l2_conv_depthwise(const int8_t *input, int8_t *output)
+{
+    agilenn_depthwise_conv_s8_fast_body(&l2_params, input, output);
+}
+
+/* layer 3: agilenn_conv_1x1_s8_fast_body */
+AGILENN_LAYER_FUNCTION void tiny_cnn_int8_l3_conv_1x1(const int8_t *input, int8_t *output)
+{
+    agilenn_conv_1x1_s8_fast_body(&l3_params, input, output);
+}
+
+/* layer 4: agilenn_avgpool_s8_body */
+AGILENN_LAYER_FUNCTION void tiny_cnn_int8_l4_avgpool_s8(const int8_t *input, int8_t *output)
+{
+    agilenn_avgpool_s8_body(&l4_params, input, output);
+}
+
+/* layer 5: agilenn_global_avgpool_s8_fast_body */
+AGILENN_LAYER_FUNCTION void tiny_cnn_int8_l5_global_avgpool_s8(const int8_t *input, int8_t *output)
+{
+    agilenn_global_avgpool_s8_fast_body(&l5_params, input, output);
+}
+
+/* layer 7: agilenn_fully_connected_s8_fast_body */
+AGILENN_LAYER_FUNCTION void tiny_cnn_int8_l7_fully_connected_s8(const int8_t *input, int8_t *output)
+{
+    agilenn_fully_connected_s8_fast_body(&l7_params, input, output);
+}
+
+/* layer 8: agilenn_dequantize_s8_f32_fast_body */
+AGILENN_LAYER_FUNCTION void tiny_cnn_int8_l8_dequantize_s8_f32(const int8_t *input, float *output)
+{
+    agilenn_dequantize_s8_f32_fast_body(&l8_params, input, output);
+}
 
 /* ---- working memory ------------------------------------------------------------------- */
 
@@ -252,55 +347,37 @@ AGILENN_STATE union {
 agilenn_status_t tiny_cnn_int8_run(const float *input, float *logits)
 {
     uint8_t *const arena = tiny_cnn_int8_arena.bytes;
-    agilenn_status_t status;
+    agilenn_status_t status = AGILENN_OK;
 
     /* layer 0: quantize */
     /*   from ONNX node 'input_QuantizeLinear' (QuantizeLinear) */
     /*   float32[1, 1, 28, 28]@NCHW -> int8[1, 1, 28, 28]@NHWC, arena [1568, 2352) */
-    status = agilenn_quantize_f32_s8(&l0_params, input, (int8_t *)(arena + 1568));
-    if (status != AGILENN_OK) {
-        return status;
-    }
+    tiny_cnn_int8_l0_quantize_f32_s8(input, (int8_t *)(arena + 1568));
 
     /* layer 1: conv */
     /*   from ONNX node 'conv1_quant' (QLinearConv) */
     /*   int8[1, 1, 28, 28]@NHWC -> int8[1, 8, 14, 14]@NHWC, arena [0, 1568) */
-    status = agilenn_conv_wrapper_s8(&l1_params, (const int8_t *)(arena + 1568), (int8_t *)(arena + 0));
-    if (status != AGILENN_OK) {
-        return status;
-    }
+    tiny_cnn_int8_l1_conv_general((const int8_t *)(arena + 1568), (int8_t *)(arena + 0));
 
     /* layer 2: conv */
     /*   from ONNX node 'depthwise_quant' (QLinearConv) */
     /*   int8[1, 8, 14, 14]@NHWC -> int8[1, 8, 14, 14]@NHWC, arena [3136, 4704) */
-    status = agilenn_conv_wrapper_s8(&l2_params, (const int8_t *)(arena + 0), (int8_t *)(arena + 3136));
-    if (status != AGILENN_OK) {
-        return status;
-    }
+    tiny_cnn_int8_l2_conv_depthwise((const int8_t *)(arena + 0), (int8_t *)(arena + 3136));
 
     /* layer 3: conv */
     /*   from ONNX node 'pointwise_quant' (QLinearConv) */
     /*   int8[1, 8, 14, 14]@NHWC -> int8[1, 16, 14, 14]@NHWC, arena [0, 3136) */
-    status = agilenn_conv_wrapper_s8(&l3_params, (const int8_t *)(arena + 3136), (int8_t *)(arena + 0));
-    if (status != AGILENN_OK) {
-        return status;
-    }
+    tiny_cnn_int8_l3_conv_1x1((const int8_t *)(arena + 3136), (int8_t *)(arena + 0));
 
     /* layer 4: avgpool */
     /*   from ONNX node 'avgpool_quant' (QLinearAveragePool) */
     /*   int8[1, 16, 14, 14]@NHWC -> int8[1, 16, 7, 7]@NHWC, arena [3136, 3920) */
-    status = agilenn_avgpool_s8(&l4_params, (const int8_t *)(arena + 0), (int8_t *)(arena + 3136));
-    if (status != AGILENN_OK) {
-        return status;
-    }
+    tiny_cnn_int8_l4_avgpool_s8((const int8_t *)(arena + 0), (int8_t *)(arena + 3136));
 
     /* layer 5: global_avgpool */
     /*   from ONNX node 'gap_quant' (QLinearGlobalAveragePool) */
     /*   int8[1, 16, 7, 7]@NHWC -> int8[1, 16, 1, 1]@NHWC, arena [0, 16) */
-    status = agilenn_global_avgpool_s8(&l5_params, (const int8_t *)(arena + 3136), (int8_t *)(arena + 0));
-    if (status != AGILENN_OK) {
-        return status;
-    }
+    tiny_cnn_int8_l5_global_avgpool_s8((const int8_t *)(arena + 3136), (int8_t *)(arena + 0));
 
     /* layer 6: reshape */
     /*   from ONNX node 'flatten' (Flatten) */
@@ -310,18 +387,13 @@ agilenn_status_t tiny_cnn_int8_run(const float *input, float *logits)
     /* layer 7: fully_connected */
     /*   from ONNX node 'fc_quant' (QGemm) */
     /*   int8[1, 16] -> int8[1, 10], arena [16, 26) */
-    status = agilenn_fully_connected_s8(&l7_params, (const int8_t *)(arena + 0), (int8_t *)(arena + 16));
-    if (status != AGILENN_OK) {
-        return status;
-    }
+    tiny_cnn_int8_l7_fully_connected_s8((const int8_t *)(arena + 0), (int8_t *)(arena + 16));
 
     /* layer 8: dequantize */
     /*   from ONNX node 'logits_DequantizeLinear' (DequantizeLinear) */
     /*   int8[1, 10] -> float32[1, 10], caller's buffer */
-    status = agilenn_dequantize_s8_f32(&l8_params, (const int8_t *)(arena + 16), logits);
-    if (status != AGILENN_OK) {
-        return status;
-    }
+    tiny_cnn_int8_l8_dequantize_s8_f32((const int8_t *)(arena + 16), logits);
     (void)arena;
+    (void)status;
     return AGILENN_OK;
 }

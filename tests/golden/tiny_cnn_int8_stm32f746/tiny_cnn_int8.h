@@ -19,7 +19,7 @@ extern "C" {
 /** Bytes of static working memory (the arena) the network uses; it lives in tiny_cnn_int8.c. */
 #define TINY_CNN_INT8_ARENA_BYTES 4704
 /** Bytes of constant data (weights, biases, multipliers, tables) placed in flash. */
-#define TINY_CNN_INT8_CONST_BYTES 768
+#define TINY_CNN_INT8_CONST_BYTES 1408
 
 /** Input 0 'input': float[784], shape [1, 1, 28, 28], layout NCHW. */
 #define TINY_CNN_INT8_INPUT0_SIZE 784
