@@ -155,7 +155,7 @@ class ConvCase:
     def variants(self) -> list[str]:
         """The optimized kernels that accept this convolution."""
         out = ["agilenn_conv_s8_fast"]
-        if self.groups == self.in_c == self.out_c and self.groups > 1 and self.kernel[0] * self.kernel[1] <= 25:
+        if self.groups == self.in_c == self.out_c and self.kernel[0] * self.kernel[1] <= 25:
             out.append("agilenn_depthwise_conv_s8_fast")
         if (
             self.kernel == (1, 1)
@@ -282,6 +282,7 @@ class GlobalAvgPoolCase:
 def add_global_avgpool(batch: Batch, label: str, case: GlobalAvgPoolCase) -> None:
     fields = [
         ("pixels", str(case.pixels)),
+        ("pixel_stride", str(case.pixel_stride)),
         ("channels", str(case.channels)),
         ("input_zero_point", str(case.input_zero_point)),
         ("output_zero_point", str(case.output_zero_point)),
@@ -289,25 +290,11 @@ def add_global_avgpool(batch: Batch, label: str, case: GlobalAvgPoolCase) -> Non
         ("act_max", str(case.act[1])),
         ("multiplier", batch.multiplier_literal(case.multiplier)),
     ]
-    ref = batch.params("agilenn_global_avgpool_params_t", fields)
-    fast = batch.params(
-        "agilenn_global_avgpool_fast_params_t",
-        [("ref", "{" + ", ".join(f".{k} = {v}" for k, v in fields) + "}"), ("pixel_stride", str(case.pixel_stride))],
-    )
+    p = batch.params("agilenn_global_avgpool_params_t", fields)
     full = batch.ints("int8_t", case.input)
-    compact = batch.ints("int8_t", case.input[:, case.offset : case.offset + case.channels])
-    out = batch.buffer("int8_t", case.channels)
-    batch.run(
-        f"{label} reference", f"agilenn_global_avgpool_s8(&{ref}, {compact}, {out})", out, case.channels, "reference"
-    )
-    out = batch.buffer("int8_t", case.channels)
-    batch.run(
-        f"{label} twin",
-        f"agilenn_global_avgpool_s8_fast(&{fast}, {full} + {case.offset}, {out})",
-        out,
-        case.channels,
-        "twin",
-    )
+    for kind, function in (("reference", "agilenn_global_avgpool_s8"), ("twin", "agilenn_global_avgpool_s8_fast")):
+        out = batch.buffer("int8_t", case.channels)
+        batch.run(f"{label} {function}", f"{function}(&{p}, {full} + {case.offset}, {out})", out, case.channels, kind)
 
 
 @dataclass(frozen=True)

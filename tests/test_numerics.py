@@ -99,12 +99,17 @@ def _run(exe: Path, mode: str, payload: bytes) -> bytes:
     return subprocess.run([str(exe), mode], input=payload, capture_output=True, check=True).stdout
 
 
-def test_c_requantize_matches_rule(numerics_binary):
+@pytest.mark.parametrize("mode", ["r", "R"], ids=["reference", "fast"])
+def test_c_requantize_matches_rule(numerics_binary, mode):
+    """agilenn_requantize (the spec) and agilenn_requantize_fast (the optimized kernels') on ties, saturation,
+    accumulators beyond 2^24, large and tiny multipliers."""
     rng = np.random.default_rng(2)
     acc, mult, zp, lo, hi = _requant_cases(rng, 200000)
+    acc[:4] = [2**31 - 1, -(2**31), 2**24 + 1, -(2**24) - 3]
+    mult[-2000:] = np.exp2(rng.uniform(0, 12, 2000)).astype(np.float32)  # multipliers > 1: saturation
     rec = np.zeros(acc.size, dtype=[("acc", "<i4"), ("mult", "<f4"), ("zp", "<i4"), ("lo", "<i4"), ("hi", "<i4")])
     rec["acc"], rec["mult"], rec["zp"], rec["lo"], rec["hi"] = acc, mult, zp, lo, hi
-    got = np.frombuffer(_run(numerics_binary, "r", rec.tobytes()), np.int8)
+    got = np.frombuffer(_run(numerics_binary, mode, rec.tobytes()), np.int8)
     want = _numpy_requant(acc, mult, zp, lo, hi)
     assert np.array_equal(got, want), np.flatnonzero(got != want)[:10]
 

@@ -55,6 +55,9 @@ typedef int8_t agilenn_fast_weight_t;
 AGILENN_INLINE int32_t agilenn_dot_fast(const int8_t *x, const agilenn_fast_weight_t *w, int32_t n, int32_t acc)
 {
     int32_t i;
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC unroll 4
+#endif
     for (i = 0; i < n; i++) {
         acc += (int32_t)x[i] * (int32_t)w[i];
     }

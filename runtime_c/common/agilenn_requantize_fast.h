@@ -43,22 +43,17 @@ AGILENN_INLINE int32_t agilenn_requantize_fast(int32_t acc, agilenn_multiplier_t
 
 #elif AGILENN_NO_FPU
 
-/** Round-half-even right shift of a 32-bit value by 1..31 bits. */
-AGILENN_INLINE uint32_t agilenn_rne_shr32(uint32_t v, int32_t shift)
+/** Round-half-even right shift of a 32-bit value by 0..31 bits; `sticky` says nonzero bits lie below v. */
+AGILENN_INLINE uint32_t agilenn_rne_shr32(uint32_t v, int32_t shift, uint32_t sticky)
 {
-    const uint32_t q = v >> shift;
-    const uint32_t rest = v & ((1u << shift) - 1u);
-    const uint32_t half = 1u << (shift - 1);
-    return q + (uint32_t)(rest > half || (rest == half && (q & 1u)));
-}
-
-/** Round-half-even right shift of a 64-bit value whose result fits 32 bits, by 1..32 bits. */
-AGILENN_INLINE uint32_t agilenn_rne_shr64(uint64_t v, int32_t shift)
-{
-    const uint32_t q = (uint32_t)(v >> shift);
-    const uint64_t rest = v & ((((uint64_t)1) << shift) - 1u);
-    const uint64_t half = ((uint64_t)1) << (shift - 1);
-    return q + (uint32_t)(rest > half || (rest == half && (q & 1u)));
+    uint32_t q, rest, half;
+    if (shift == 0) {
+        return v;
+    }
+    q = v >> shift;
+    rest = v & ((1u << shift) - 1u);
+    half = 1u << (shift - 1);
+    return q + (uint32_t)(rest > half || (rest == half && (sticky || (q & 1u))));
 }
 
 AGILENN_INLINE int32_t agilenn_bit_length32(uint32_t v)
@@ -67,59 +62,49 @@ AGILENN_INLINE int32_t agilenn_bit_length32(uint32_t v)
 }
 
 /**
- * |rne(float(float(u) * S))| for u = |acc|, S = mantissa * 2^-shift, saturated at 2^16 (far outside the
- * int8 range). float(u) keeps u's 24 leading bits (RNE); the exact product of the two 24-bit mantissas
- * is rounded to 24 bits (RNE), then to an integer (RNE): the two float roundings, in integers.
+ * |rne(float(float(u) * S))| for u = |acc| and S = mantissa * 2^-shift, saturated at 2^16 (far outside the
+ * int8 range): the two float roundings of the spec, in 32-bit integers.
+ *
+ * float(u) keeps u's 24 leading bits (RNE): u ~ u' * 2^e1. The exact product P = u' * mantissa (< 2^48) is
+ * rounded to 24 significant bits at bit e2 = L - 24 (L its bit length), then to an integer at bit
+ * k = shift - e1. When L - k >= 10 the value is at least 2^9: saturated. Otherwise k >= L - 9, so only P's top
+ * 32 bits (and whether any bit below them is set) decide both roundings: the first is an RNE of those 32 bits
+ * at bit L - 24 - s (s = the bits dropped), the second, of the result, at bit k - L + 24 >= 15.
  */
 AGILENN_INLINE uint32_t agilenn_requantize_magnitude(uint32_t u, agilenn_multiplier_t s)
 {
-    int32_t e1 = 0, e2, k, bits;
+    int32_t e1 = 0, bits, k, drop;
+    uint32_t hi, lo, top, sticky, r;
     uint64_t product;
-    uint32_t m2;
     if (u == 0u || s.mantissa == 0) {
         return 0u;
     }
     bits = agilenn_bit_length32(u);
     if (bits > 24) { /* float(acc) rounds: keep 24 significant bits */
         e1 = bits - 24;
-        u = agilenn_rne_shr32(u, e1);
-        if (u == (1u << 24)) {
-            u >>= 1;
-            e1++;
-        }
+        u = agilenn_rne_shr32(u, e1, 0u); /* may reach 2^24: still exact as an integer */
     }
-    product = (uint64_t)u * (uint32_t)s.mantissa; /* < 2^48, exact */
-    bits = (uint32_t)(product >> 32) != 0u ? 32 + agilenn_bit_length32((uint32_t)(product >> 32))
-                                           : agilenn_bit_length32((uint32_t)product);
-    e2 = bits > 24 ? bits - 24 : 0; /* the product rounded to float: 24 significant bits */
-    k = s.shift - e1 - e2;           /* the integer point, counted from the rounded product's last bit */
-    if (k <= 0) {
-        return 1u << 16; /* |value| >= 2^23: saturated */
+    product = (uint64_t)u * (uint32_t)s.mantissa; /* < 2^49, exact */
+    hi = (uint32_t)(product >> 32);
+    lo = (uint32_t)product;
+    bits = hi != 0u ? 32 + agilenn_bit_length32(hi) : agilenn_bit_length32(lo);
+    k = s.shift - e1;
+    if (bits - k >= 10) {
+        return 1u << 16;
     }
-    if (e2 > 0) {
-        m2 = agilenn_rne_shr64(product, e2);
-        if (m2 == (1u << 24)) {
-            m2 >>= 1;
-            k--;
-            if (k == 0) {
-                return 1u << 16;
-            }
-        }
-    } else {
-        m2 = (uint32_t)product;
-    }
-    if (k > 25) {
-        return 0u; /* m2 < 2^24 <= 2^(k - 2): below one half */
-    }
-    m2 = agilenn_rne_shr32(m2, k);
-    return m2 > (1u << 16) ? (1u << 16) : m2;
+    drop = bits > 32 ? bits - 32 : 0; /* keep P's top 32 bits */
+    top = drop > 0 ? (hi << (32 - drop)) | (lo >> drop) : lo;
+    sticky = drop > 0 ? (uint32_t)((lo << (32 - drop)) != 0u) : 0u;
+    r = agilenn_rne_shr32(top, bits > 24 ? bits - 24 - drop : 0, sticky); /* the product as a float32 */
+    k = k - (bits > 24 ? bits - 24 : 0);                                  /* its integer point, >= 15 */
+    return k > 31 ? 0u : agilenn_rne_shr32(r, k, 0u);
 }
 
 AGILENN_INLINE int32_t agilenn_requantize_fast(int32_t acc, agilenn_multiplier_t s, int32_t zp, int32_t act_min,
                                                int32_t act_max)
 {
     const uint32_t u = acc < 0 ? 0u - (uint32_t)acc : (uint32_t)acc;
-    const int32_t m = (int32_t)agilenn_requantize_magnitude(u, s);
+    const int32_t m = (int32_t)agilenn_requantize_magnitude(u, s); /* <= 2^16 */
     const int32_t y = (acc < 0 ? -m : m) + zp;
     if (act_min == -128 && act_max == 127) {
         return agilenn_sat8(y);

@@ -5,13 +5,13 @@ agilenn_status_t agilenn_global_avgpool_s8(const agilenn_global_avgpool_params_t
                                            int8_t *output)
 {
     int32_t c, i;
-    if (p == NULL || input == NULL || output == NULL) {
+    if (p == NULL || input == NULL || output == NULL || p->pixel_stride < p->channels) {
         return AGILENN_ERR_ARGUMENT;
     }
     for (c = 0; c < p->channels; c++) {
         int32_t acc = -p->input_zero_point * p->pixels;
         for (i = 0; i < p->pixels; i++) {
-            acc += input[(size_t)i * (size_t)p->channels + (size_t)c];
+            acc += input[(size_t)i * (size_t)p->pixel_stride + (size_t)c];
         }
         output[c] = agilenn_requantize(acc, p->multiplier, p->output_zero_point, p->act_min, p->act_max);
     }

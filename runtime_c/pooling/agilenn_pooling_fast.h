@@ -1,8 +1,6 @@
 /*
  * agilenn_pooling_fast.h - the optimized twin of global average pooling (agilenn_pooling_s8.h, the spec):
- * up to eight channels summed at once in registers, one pass over the pixels, and the input read at any
- * pixel stride, so that a channel slice before the pooling needs no copy (the code generator points at
- * the slice's first channel and sets the stride to the sliced tensor's channel count).
+ * up to eight channels summed at once in registers, one pass over the pixels.
  * Average and max pooling are the reference bodies, instantiated per layer with constant shapes.
  */
 #ifndef AGILENN_POOLING_FAST_H
@@ -11,17 +9,11 @@
 #include "agilenn_pooling_s8.h"
 #include "agilenn_requantize_fast.h"
 
-typedef struct {
-    agilenn_global_avgpool_params_t ref;
-    int32_t pixel_stride; /**< elements from one pixel's first channel to the next pixel's, >= ref.channels */
-} agilenn_global_avgpool_fast_params_t;
-
 /** Channels [c0, c0 + n) (n <= 8, a constant where inlined). */
-AGILENN_INLINE void agilenn_global_avgpool_block(const agilenn_global_avgpool_fast_params_t *fp,
+AGILENN_INLINE void agilenn_global_avgpool_block(const agilenn_global_avgpool_params_t *p,
                                                  const int8_t *restrict input, int8_t *restrict output, int32_t c0,
                                                  int32_t n)
 {
-    const agilenn_global_avgpool_params_t *p = &fp->ref;
     const int8_t *x = input + c0;
     int32_t acc[8], i, j;
     AGILENN_UNROLL
@@ -35,7 +27,7 @@ AGILENN_INLINE void agilenn_global_avgpool_block(const agilenn_global_avgpool_fa
                 acc[j] += x[j];
             }
         }
-        x += fp->pixel_stride;
+        x += p->pixel_stride;
     }
     AGILENN_UNROLL
     for (j = 0; j < 8; j++) {
@@ -46,20 +38,20 @@ AGILENN_INLINE void agilenn_global_avgpool_block(const agilenn_global_avgpool_fa
     }
 }
 
-AGILENN_INLINE void agilenn_global_avgpool_s8_fast_body(const agilenn_global_avgpool_fast_params_t *fp,
+AGILENN_INLINE void agilenn_global_avgpool_s8_fast_body(const agilenn_global_avgpool_params_t *p,
                                                         const int8_t *restrict input, int8_t *restrict output)
 {
-    const int32_t channels = fp->ref.channels, full = channels - channels % 8;
+    const int32_t channels = p->channels, full = channels - channels % 8;
     int32_t c;
     for (c = 0; c < full; c += 8) {
-        agilenn_global_avgpool_block(fp, input, output, c, 8);
+        agilenn_global_avgpool_block(p, input, output, c, 8);
     }
     if (channels % 8 != 0) {
-        agilenn_global_avgpool_block(fp, input, output, full, channels % 8);
+        agilenn_global_avgpool_block(p, input, output, full, channels % 8);
     }
 }
 
-agilenn_status_t agilenn_global_avgpool_s8_fast(const agilenn_global_avgpool_fast_params_t *p, const int8_t *input,
+agilenn_status_t agilenn_global_avgpool_s8_fast(const agilenn_global_avgpool_params_t *p, const int8_t *input,
                                                 int8_t *output);
 
 #endif /* AGILENN_POOLING_FAST_H */

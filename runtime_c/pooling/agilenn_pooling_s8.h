@@ -29,6 +29,8 @@ typedef struct {
 
 typedef struct {
     int32_t pixels;           /**< H * W */
+    int32_t pixel_stride;     /**< elements from one pixel to the next, >= channels (more: a channel slice of a
+                                   wider NHWC tensor, the input pointer at its first channel) */
     int32_t channels;
     int32_t input_zero_point;
     int32_t output_zero_point;

@@ -1,6 +1,7 @@
 /*
  * Test driver for the runtime's scalar arithmetic. Reads records from stdin, writes results to stdout:
  *   mode 'r': int32 acc, float mult, int32 zp, int32 lo, int32 hi -> int8 requantized value
+ *   mode 'R': the same through agilenn_requantize_fast (the optimized kernels' requantization)
  *   mode 'q': float x, float scale, int32 zp -> int8 quantized value
  *   mode 'f': float a, float b, float c -> float agilenn_fmaf(a, b, c)
  * Built once with AGILENN_NO_FPU=0 and once with AGILENN_NO_FPU=1 (integer-only path).
@@ -9,6 +10,7 @@
 #include <string.h>
 
 #include "agilenn_requantize.h"
+#include "agilenn_requantize_fast.h"
 
 static agilenn_multiplier_t make_multiplier(float m)
 {
@@ -35,14 +37,16 @@ static agilenn_multiplier_t make_multiplier(float m)
 int main(int argc, char **argv)
 {
     const char mode = (argc > 1) ? argv[1][0] : 'r';
-    if (mode == 'r') {
+    if (mode == 'r' || mode == 'R') {
         struct {
             int32_t acc;
             float mult;
             int32_t zp, lo, hi;
         } rec;
         while (fread(&rec, sizeof rec, 1, stdin) == 1) {
-            const int8_t y = agilenn_requantize(rec.acc, make_multiplier(rec.mult), rec.zp, rec.lo, rec.hi);
+            const agilenn_multiplier_t m = make_multiplier(rec.mult);
+            const int8_t y = (mode == 'R') ? (int8_t)agilenn_requantize_fast(rec.acc, m, rec.zp, rec.lo, rec.hi)
+                                           : agilenn_requantize(rec.acc, m, rec.zp, rec.lo, rec.hi);
             fwrite(&y, 1, 1, stdout);
         }
     } else if (mode == 'q') {

@@ -8,6 +8,8 @@ from agilenn_codegen.compiler.emit import emitter
 from agilenn_codegen.compiler.emit.context import EmitContext, KernelCall, c_struct
 from agilenn_codegen.compiler.emit.fast_layout import accumulators_fit, c_words, interior_bias, pack_rows
 
+DEPTHWISE_MAX_TAPS = 25  # AGILENN_DW_MAX_TAPS of agilenn_conv_fast.h
+
 FAST_BODIES = {
     "depthwise": "agilenn_depthwise_conv_s8_fast_body",
     "1x1": "agilenn_conv_1x1_s8_fast_body",
@@ -17,8 +19,8 @@ FAST_BODIES = {
 
 def conv_variant(attrs: ir.ConvAttrs, in_c: int, out_c: int, same_size: bool) -> str:
     """The kernel family the shapes call for (the predicates of agilenn_conv_wrapper_s8, made at compile time)."""
-    if attrs.group == in_c and out_c == in_c and attrs.group > 1:
-        return "depthwise"
+    if attrs.group == in_c and out_c == in_c and attrs.kernel[0] * attrs.kernel[1] <= DEPTHWISE_MAX_TAPS:
+        return "depthwise"  # one filter per channel (a single-channel convolution is one too)
     one = attrs.kernel == (1, 1) and attrs.strides == (1, 1) and attrs.pads[:2] == (0, 0)
     if one and attrs.group == 1 and same_size:
         return "1x1"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from agilenn_codegen.compiler import ir
 from agilenn_codegen.compiler.emit import emitter
-from agilenn_codegen.compiler.emit.context import EmitContext, KernelCall, c_float, c_struct
+from agilenn_codegen.compiler.emit.context import EmitContext, KernelCall, c_float
 
 
 @emitter("global_avgpool")
@@ -17,6 +17,7 @@ def emit_global_avgpool(node: ir.Node, ctx: EmitContext) -> list[KernelCall]:
     channels = y.shape[1]
     fields = (
         ("pixels", str(h * w)),
+        ("pixel_stride", str(c)),
         ("channels", str(channels)),
         ("input_zero_point", str(x.quant.scalar_zero_point)),
         ("output_zero_point", str(attrs.requant.out_zero_point)),
@@ -28,16 +29,12 @@ def emit_global_avgpool(node: ir.Node, ctx: EmitContext) -> list[KernelCall]:
     if attrs.channel_offset:
         source = f"{source} + {attrs.channel_offset}"
     args = (source, ctx.ptr(y.name))
-    if not ctx.fast:
-        assert channels == c and not attrs.channel_offset, "slices are fused into the pooling only for fast kernels"
-        return [ctx.call("agilenn_global_avgpool_s8", "agilenn_global_avgpool_params_t", fields, args)]
-    params = (("ref", c_struct(fields)), ("pixel_stride", str(c)))
     comment = f"channels [{attrs.channel_offset}, {attrs.channel_offset + channels}) of {c}" if channels != c else ""
     return [
         ctx.call(
             "agilenn_global_avgpool_s8",
-            "agilenn_global_avgpool_fast_params_t",
-            params,
+            "agilenn_global_avgpool_params_t",
+            fields,
             args,
             fast_body="agilenn_global_avgpool_s8_fast_body",
             parameters=("const int8_t *input", "int8_t *output"),

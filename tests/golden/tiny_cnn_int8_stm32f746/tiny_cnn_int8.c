@@ -245,17 +245,15 @@ static const agilenn_pool_params_t l4_params = {
     .act_max = 127,
 };
 
-static const agilenn_global_avgpool_fast_params_t l5_params = {
-    .ref = {
-        .pixels = 49,
-        .channels = 16,
-        .input_zero_point = -128,
-        .output_zero_point = -128,
-        .act_min = -128,
-        .act_max = 127,
-        .multiplier = 0x1.13c4a20000000p-4f,
-    },
+static const agilenn_global_avgpool_params_t l5_params = {
+    .pixels = 49,
     .pixel_stride = 16,
+    .channels = 16,
+    .input_zero_point = -128,
+    .output_zero_point = -128,
+    .act_min = -128,
+    .act_max = 127,
+    .multiplier = 0x1.13c4a20000000p-4f,
 };
 
 static const agilenn_fully_connected_fast_params_t l7_params = {
@@ -393,6 +391,8 @@ agilenn_status_t tiny_cnn_int8_run(const float *input, float *logits)
     /*   from ONNX node 'logits_DequantizeLinear' (DequantizeLinear) */
     /*   int8[1, 10] -> float32[1, 10], caller's buffer */
     tiny_cnn_int8_l8_dequantize_s8_f32((const int8_t *)(arena + 16), logits);
+
+
     (void)arena;
     (void)status;
     return AGILENN_OK;
