@@ -1,11 +1,12 @@
 """What a MicroPython module wraps, described from the Python side of a generated library.
 
-A :class:`ModuleSpec` lists the C entry points to wrap as data: buffer functions (``run``: input
-buffers in, output bytes out), the AgileNN pipeline's calls, and module constants. It is built from
-the :class:`~agilenn_codegen.compiler.codegen.GeneratedLibrary` (plain models) or the
-:class:`~agilenn_codegen.pipeline.codegen.PipelineLibrary` (AgileNN) that codegen returns, never by
-reading the generated headers. Wrapping a new C entry point of the same shape (for example a uint8
-pixel variant ``<name>_run_u8``) is one more :class:`BufferFunction` in the list.
+A :class:`ModuleSpec` lists the C entry points to wrap as data: buffer functions (``run``,
+``run_u8``: input buffers in, output bytes out), image entries of the AgileNN pipeline (``begin``,
+``begin_u8``: image in, frames out), and module constants. It is built from the
+:class:`~agilenn_codegen.compiler.codegen.GeneratedLibrary` (plain models) or the
+:class:`~agilenn_codegen.pipeline.codegen.PipelineLibrary` (AgileNN) that codegen returns, with
+their manifest, never by reading the generated headers. Wrapping a new C entry point of one of these
+shapes is one more item in a list.
 """
 
 from __future__ import annotations
@@ -168,6 +169,21 @@ def _split_runtime(sources: Sequence[Path], library_dir: Path) -> tuple[tuple[Pa
     return own, runtime
 
 
+def pixel_args(manifest: dict, input_shape: tuple[int, ...]) -> dict[str, BufferArg]:
+    """The uint8 pixel entry points a library has (codegen's ``pixel_entry`` in the manifest), by C
+    function: ``_run_u8`` takes pixels interleaved (H, W, C), ``_run_u8_planar`` planes (C, H, W)."""
+    entry = manifest.get("pixel_entry")
+    if not entry:
+        return {}
+    channels, height, width = input_shape[-3:]
+    return {
+        function: BufferArg(
+            "pixels", "uint8", (channels, height, width) if function.endswith("_planar") else (height, width, channels)
+        )
+        for function in entry["functions"]
+    }
+
+
 def model_spec(library: GeneratedLibrary) -> ModuleSpec:
     """The module of a plain model: ``run(*inputs) -> bytes`` and the shapes and dtypes as constants."""
     manifest = library.manifest
@@ -181,12 +197,19 @@ def model_spec(library: GeneratedLibrary) -> ModuleSpec:
         outputs=outputs,
     )
     functions = [run]
+    constants = [*_io_constants("INPUT", inputs), *_io_constants("OUTPUT", outputs)]
+    for function, pixels in pixel_args(manifest, inputs[0].shape).items():
+        py_name = function[len(library.name) + 1 :]
+        doc = "run the network on uint8 camera pixels (normalisation folded in, exact)"
+        functions.append(BufferFunction(py_name, function, doc, (pixels,), outputs))
+        constants.append(Constant(f"{py_name.upper()}_SHAPE", pixels.shape))
+    if "pixel_entry" in manifest:
+        constants += [
+            Constant("PIXELS_BYTES", functions[1].inputs[0].nbytes),
+            Constant("NORMALISATION", str(manifest["pixel_entry"]["normalisation"])),
+        ]
+    constants.append(Constant("MODEL_SHA256", str(manifest["model"]["sha256"])))
     own, runtime = _split_runtime(library.sources, library.out_dir)
-    constants = [
-        *_io_constants("INPUT", inputs),
-        *_io_constants("OUTPUT", outputs),
-        Constant("MODEL_SHA256", str(manifest["model"]["sha256"])),
-    ]
     return ModuleSpec(
         name=library.name,
         header=f"{library.name}.h",
@@ -217,12 +240,19 @@ def pipeline_spec(library: object) -> ModuleSpec:
     # a request frame: header + at most one fragment of the largest payload
     payload_max = payload_max_bytes(exported.feature_size, exported.num_centroids)
     frame_max = HEADER_SIZE + min(library.max_fragment, payload_max)
-    begin = ImageEntry(
-        py_name="begin",
-        c_function=f"{library.name}_begin",
-        doc="run the device network on a float32 image; returns the list of frames to send",
-        image=image,
-    )
+    entries = [
+        ImageEntry(
+            py_name="begin",
+            c_function=f"{library.name}_begin",
+            doc="run the device network on a float32 image; returns the list of frames to send",
+            image=image,
+        )
+    ]
+    pixels = pixel_args(library.network.manifest, image.shape)
+    begin_u8 = f"{library.name}_run_u8"  # the network's interleaved pixel entry: the pipeline has _begin_u8
+    if begin_u8 in pixels:
+        doc = "begin on uint8 pixels (H, W, C) with the trainer's normalisation folded in (exact)"
+        entries.append(ImageEntry("begin_u8", f"{library.name}_begin_u8", doc, pixels[begin_u8]))
     constants = [
         Constant("INPUT_SHAPE", image.shape),
         Constant("INPUT_DTYPE", image.dtype),
@@ -233,6 +263,11 @@ def pipeline_spec(library: object) -> ModuleSpec:
         Constant("FRAME_MAX_BYTES", frame_max),
         Constant("MODEL_ID", f"0x{exported.model_id:08x}"),
         Constant("NORMALISATION", str(exported.meta.get("input", {}).get("normalisation", {}).get("formula", ""))),
+        *(
+            [Constant("PIXELS_SHAPE", entries[1].image.shape), Constant("PIXELS_BYTES", entries[1].image.nbytes)]
+            if len(entries) > 1
+            else []
+        ),
         Constant("MODEL_SHA256", str(library.manifest["model"]["sha256"])),
     ]
     return ModuleSpec(
@@ -246,5 +281,5 @@ def pipeline_spec(library: object) -> ModuleSpec:
         model=str(library.manifest["model"]["file"]),
         functions=(),
         constants=tuple(constants),
-        agilenn=AgileNNCalls(exported.num_classes, frame_max, (begin,)),
+        agilenn=AgileNNCalls(exported.num_classes, frame_max, tuple(entries)),
     )

@@ -30,6 +30,7 @@ TINY = "tiny_cnn_int8"
 AGILENN = "agilenn_fashion_mnist"
 QEMU_HEAP_BYTES = 1 << 20  # room for the native modules' code and static buffers (copied into the heap)
 PORT_NAMES = ("unix", "qemu-m3", "qemu-m7")
+TINY_PIXEL_SCALE = "1/255"  # the tiny example gets run_u8 for pixel / 255 (codegen --input-scale)
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,8 @@ def prepared(port_name: str) -> PortBuild:
     # the AgileNN library does not fit the real lpc1768's 64 KB; the emulated board has 4 MB
     overflow = ["--allow-overflow"] if port.target == "lpc1768" else []
     with firmware.build_lock(work / "prepare"):
-        libs = firmware.generate_libraries(port, [(TINY_MODEL, []), (AGILENN_EXAMPLE, overflow)], work / "libs")
+        models = [(TINY_MODEL, ["--input-scale", TINY_PIXEL_SCALE]), (AGILENN_EXAMPLE, overflow)]
+        libs = firmware.generate_libraries(port, models, work / "libs")
         heap = QEMU_HEAP_BYTES if port.emulated else None
         program = firmware.build_with_modules(port, list(libs.values()), work / "firmware", heap_bytes=heap)
     return PortBuild(port, program, libs[TINY], libs[AGILENN])
@@ -93,6 +95,45 @@ def tiny_reference(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     name = graph.inputs[0]
     outputs = run_reference(TINY_MODEL, samples, {name: graph.tensor(name).shape}, list(graph.outputs))
     return samples[name], outputs[0]
+
+
+def tiny_pixel_reference(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 images (N, 28, 28, 1), the first holding every pixel value, and onnxruntime's outputs on
+    the images normalised as the library's run_u8 states (pixel / 255, float32)."""
+    from agilenn_codegen.compiler import compile_model
+    from agilenn_codegen.compiler.pixels import parse_normalisation
+    from agilenn_codegen.reference import run_reference
+
+    graph = compile_model(TINY_MODEL)
+    name = graph.inputs[0]
+    rng = np.random.default_rng(seed)
+    pixels = rng.integers(0, 256, size=(count, 28, 28, 1), dtype=np.uint8)
+    pixels[0].reshape(-1)[:256] = np.arange(256, dtype=np.uint8)
+    norm = parse_normalisation(None, None, TINY_PIXEL_SCALE)
+    assert norm is not None
+    table = norm.for_channels(1, "tiny").normalised(1)[0]
+    floats = table[pixels.transpose(0, 3, 1, 2)]  # NCHW
+    outputs = run_reference(TINY_MODEL, {name: floats}, {name: graph.tensor(name).shape}, list(graph.outputs))
+    return pixels, outputs[0]
+
+
+def tiny_pixel_chunks(module: str, pixels: np.ndarray) -> list[str]:
+    """run_u8 (interleaved) and run_u8_planar on each image; one chunk per image prints both."""
+    chunks = [f"import {module} as m"]
+    for image in pixels:
+        hwc = hex_literal(np.ascontiguousarray(image).tobytes())
+        chw = hex_literal(np.ascontiguousarray(image.transpose(2, 0, 1)).tobytes())
+        chunks.append(f"print(m.run_u8({hwc}).hex(), m.run_u8_planar({chw}).hex())")
+    return chunks
+
+
+def check_tiny_pixels(results: list[ChunkResult], expected: np.ndarray) -> int:
+    results[0].check()
+    for i, result in enumerate(results[1:]):
+        interleaved, planar = result.check().split()
+        want = np.ascontiguousarray(expected[i], np.float32).tobytes().hex()
+        assert interleaved == want and planar == want, f"pixel image {i}"
+    return len(results) - 1
 
 
 def tiny_chunks(module: str, inputs: np.ndarray) -> list[str]:
@@ -194,6 +235,45 @@ def agilenn_chunks(
         setter = "m.alpha = alpha" if alpha_attribute and i % 2 == 0 else "m.set_alpha(alpha)"
         chunks.append(AGILENN_STEP.format(image=image, alpha=alpha, set_alpha=setter, reply=hex_literal(reply)))
     return chunks
+
+
+def agilenn_pixels(lib: LibraryInfo, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """Fashion-MNIST test images as the camera gives them (uint8, H x W x C) and as the trainer
+    normalises them (float32, C x H x W): the same images."""
+    from agilenn_codegen.data.registry import load_dataset
+    from agilenn_codegen.pipeline.device_model import dataset_images
+
+    images, _ = dataset_images(lib.exported, "test", count)
+    pixels = load_dataset(lib.exported.dataset).test.subset(count).images
+    return pixels, images
+
+
+AGILENN_PIXEL_STEP = """\
+frames = m.begin_u8({pixels})
+print(m.sequence(), '|'.join(f.hex() for f in frames), m.local_only()[1].hex())
+"""
+
+
+def agilenn_pixel_chunks(module: str, pixels: np.ndarray) -> list[str]:
+    chunks = [f"import {module} as m"]
+    chunks += [AGILENN_PIXEL_STEP.format(pixels=hex_literal(np.ascontiguousarray(p).tobytes())) for p in pixels]
+    return chunks
+
+
+def check_agilenn_pixels(results: list[ChunkResult], lib: LibraryInfo, images: np.ndarray) -> int:
+    """begin_u8's frames and local logits equal the reference pipeline's on the normalised image."""
+    info = lib.manifest["agilenn"]
+    reference = ReferencePipeline(
+        lib.exported, lib.exported.device_onnx, lib.table, info["lzw_bits"], info["max_fragment"]
+    )
+    results[0].check()
+    for i, (result, image) in enumerate(zip(results[1:], images, strict=True)):
+        seq_text, frames_text, local_hex = result.check().split()
+        step = reference.device(image)
+        frames = [bytes.fromhex(f) for f in frames_text.split("|")]
+        assert frames == reference.frames(int(seq_text), step.payload), f"pixel image {i}: frames"
+        assert bytes.fromhex(local_hex) == step.local_logits.astype(np.float32).tobytes(), f"pixel image {i}: logits"
+    return len(images)
 
 
 def check_agilenn(results: list[ChunkResult], lib: LibraryInfo, cases: list[AgileNNCase], first_seq: int) -> int:

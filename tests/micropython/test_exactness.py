@@ -35,3 +35,19 @@ def test_agilenn_device_library_is_exact(port_name):
     cases = harness.agilenn_cases(lib, images, seed=7)
     results = build.run(harness.agilenn_chunks(harness.AGILENN, lib, cases, 1, alpha_attribute=True))
     assert harness.check_agilenn(results, lib, cases, 1) == len(cases)
+
+
+@pytest.mark.parametrize("port_name", harness.PORT_NAMES)
+def test_uint8_pixel_entry_points_are_exact(port_name):
+    """run_u8/run_u8_planar (tiny example, pixel / 255) against onnxruntime on the normalised image, and
+    begin_u8 (the AgileNN library, the trainer's normalisation) against the reference pipeline."""
+    build = harness.prepared(port_name)
+    count = 3 if port_name == "unix" else 2
+    pixels, expected = harness.tiny_pixel_reference(count + 2, seed=41)
+    tiny = harness.tiny_pixel_chunks(harness.TINY, pixels)
+    lib = build.agilenn
+    camera, images = harness.agilenn_pixels(lib, count)
+    agilenn = harness.agilenn_pixel_chunks(harness.AGILENN, camera)
+    results = build.run([*tiny, *agilenn])
+    assert harness.check_tiny_pixels(results[: len(tiny)], expected) == count + 2
+    assert harness.check_agilenn_pixels(results[len(tiny) :], lib, images) == count

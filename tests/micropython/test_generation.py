@@ -13,6 +13,7 @@ import pytest
 from agilenn_codegen.cli import main
 from agilenn_codegen.compiler import compile_model
 from agilenn_codegen.compiler.codegen import generate
+from agilenn_codegen.compiler.pixels import parse_normalisation
 from agilenn_codegen.errors import ToolError
 from agilenn_codegen.micropython import model_spec, source, write_module
 from agilenn_codegen.micropython.generate import c_string
@@ -83,15 +84,30 @@ def test_the_module_is_described_from_the_library_and_new_entry_points_are_one_m
     assert run.c_function == "tiny_cnn_int8_run"
     assert [(a.name, a.dtype, a.shape, a.nbytes) for a in run.inputs] == [("input", "float32", (1, 1, 28, 28), 3136)]
     assert [(a.name, a.dtype, a.nbytes) for a in run.outputs] == [("logits", "float32", 40)]
-    # a uint8 pixel entry point (as the lead's <name>_run_u8 will be) is one more BufferFunction
-    u8 = BufferFunction(
-        "run_u8", "tiny_cnn_int8_run_u8", "pixels 0..255", (BufferArg("pixels", "uint8", (1, 1, 28, 28)),), run.outputs
+    # another entry point of the same shape is one more BufferFunction (here a hand-made one)
+    extra = BufferFunction(
+        "run_bytes",
+        "tiny_cnn_int8_run_bytes",
+        "pixels 0..255",
+        (BufferArg("pixels", "uint8", (1, 1, 28, 28)),),
+        run.outputs,
     )
-    module = write_module(dataclasses.replace(spec, functions=(run, u8)), tmp_path, command="test")
+    module = write_module(dataclasses.replace(spec, functions=(run, extra)), tmp_path, command="test")
     binding = module.binding.read_text()
-    assert "tiny_cnn_int8_run_u8(in0, out0)" in binding
-    assert "{ MP_ROM_QSTR(MP_QSTR_run_u8), MP_ROM_PTR(&tiny_cnn_int8_py_run_u8_obj) }," in binding
-    assert '"run_u8", "pixels", "uint8", 784u, 784u, 1u, "B"' in binding
+    assert "tiny_cnn_int8_run_bytes(in0, out0)" in binding
+    assert "{ MP_ROM_QSTR(MP_QSTR_run_bytes), MP_ROM_PTR(&tiny_cnn_int8_py_run_bytes_obj) }," in binding
+    assert '"run_bytes", "pixels", "uint8", 784u, 784u, 1u, "B"' in binding
+
+
+def test_the_pixel_entry_points_of_the_library_are_wrapped(tmp_path):
+    pixels = parse_normalisation(None, None, "1/255")
+    library = generate(compile_model(harness.TINY_MODEL), load_target("host"), tmp_path, command="t", pixels=pixels)
+    spec = model_spec(library)
+    assert [(f.py_name, f.c_function, f.inputs[0].shape) for f in spec.functions[1:]] == [
+        ("run_u8", "tiny_cnn_int8_run_u8", (28, 28, 1)),
+        ("run_u8_planar", "tiny_cnn_int8_run_u8_planar", (1, 28, 28)),
+    ]
+    assert all(f.inputs[0].dtype == "uint8" and f.outputs == spec.functions[0].outputs for f in spec.functions[1:])
 
 
 def test_generated_module_is_deterministic(tmp_path):

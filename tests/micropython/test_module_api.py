@@ -24,12 +24,18 @@ def test_plain_model_constants_describe_its_input_and_output():
         "import tiny_cnn_int8 as m\n"
         "print(m.INPUT_SHAPE, m.INPUT_DTYPE, m.INPUT_BYTES)\n"
         "print(m.OUTPUT_SHAPE, m.OUTPUT_DTYPE, m.OUTPUT_BYTES)\n"
+        "print(m.RUN_U8_SHAPE, m.RUN_U8_PLANAR_SHAPE, m.PIXELS_BYTES, m.NORMALISATION)\n"
         "print(len(m.MODEL_SHA256), sorted(k for k in dir(m) if not k.startswith('_')))"
     )
     assert lines[0] == "(1, 1, 28, 28) float32 3136"
     assert lines[1] == "(1, 10) float32 40"
-    assert lines[2].startswith("64 ['INPUT_BYTES', 'INPUT_DTYPE', 'INPUT_SHAPE', 'MODEL_SHA256', 'OUTPUT_BYTES',")
-    assert lines[2].endswith("'run']")
+    assert (
+        lines[2]
+        == "(28, 28, 1) (1, 28, 28) 784 x[c] = (pixel / 255 - mean[c]) / std[c], mean = [0.0], std = [1.0] (float32)"
+    )
+    names = ["INPUT_BYTES", "INPUT_DTYPE", "INPUT_SHAPE", "MODEL_SHA256", "NORMALISATION", "OUTPUT_BYTES"]
+    names += ["OUTPUT_DTYPE", "OUTPUT_SHAPE", "PIXELS_BYTES", "RUN_U8_PLANAR_SHAPE", "RUN_U8_SHAPE", "run", "run_u8"]
+    assert lines[3] == f"64 {[*names, 'run_u8_planar']}"
 
 
 def test_run_takes_any_buffer_of_the_documented_layout():
@@ -72,12 +78,14 @@ def test_agilenn_module_facts():
         "import struct, agilenn_fashion_mnist as m\n"
         "print(m.INPUT_SHAPE, m.INPUT_DTYPE, m.INPUT_BYTES, m.NUM_CLASSES, m.LOGITS_BYTES, m.MODEL_ID)\n"
         "print('|'.join(m.CLASSES))\n"
-        "print(struct.pack('<f', m.alpha).hex(), m.alpha == m.get_alpha(), m.sequence())"
+        "print(struct.pack('<f', m.alpha).hex(), m.alpha == m.get_alpha(), m.sequence())\n"
+        "print(m.PIXELS_SHAPE, m.PIXELS_BYTES, callable(m.begin_u8))"
     )
     exported = lib.exported
     assert lines[0] == f"(1, 28, 28) float32 3136 10 40 0x{exported.model_id:08x}"
     assert lines[1] == "|".join(exported.class_names)
     assert lines[2] == f"{struct.pack('<f', exported.alpha).hex()} True 0"
+    assert lines[3] == "(28, 28, 1) 784 True"
 
 
 def test_alpha_is_checked_and_settable_both_ways():
