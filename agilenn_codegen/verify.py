@@ -112,11 +112,11 @@ def _compare(name: str, got: np.ndarray, want: np.ndarray) -> OutputCheck:
 
 
 def build_verifier(
-    graph: ir.Graph, target: Target, work_dir: Path, command: str, *, sanitize: bool = False
+    graph: ir.Graph, target: Target, work_dir: Path, command: str, *, sanitize: bool = False, kernels: str = "fast"
 ) -> tuple[GeneratedLibrary, Path]:
     """Generate the library and the harness into `work_dir` and build them for `target`."""
     name, _ = internal_library_name(graph.name)  # never linked by the user: any valid name does
-    library = generate(graph, target, work_dir / "lib", command=command, name=name)
+    library = generate(graph, target, work_dir / "lib", command=command, name=name, kernels=kernels)
     harness = work_dir / "verify_main.c"
     harness.write_text(
         environment()
@@ -145,6 +145,7 @@ def verify_model(
     work_dir: Path | None = None,
     sanitize: bool = False,
     timeout_s: float = 600.0,
+    kernels: str = "fast",
 ) -> VerifyReport:
     check_toolchain(target)
     graph = compile_model(model)
@@ -157,10 +158,12 @@ def verify_model(
         )
     n = next(iter(samples.values())).shape[0]
     command = f"agilenn verify {shlex.quote(model.name)} --target {target.name}"
+    if kernels != "fast":
+        command += f" --kernels {kernels}"
     with tempfile.TemporaryDirectory(prefix="agilenn-verify-") as tmp:
         wd = work_dir or Path(tmp)
         wd.mkdir(parents=True, exist_ok=True)
-        _, executable = build_verifier(graph, target, wd, command, sanitize=sanitize)
+        _, executable = build_verifier(graph, target, wd, command, sanitize=sanitize, kernels=kernels)
         run_dir = wd / "run"
         run_dir.mkdir(exist_ok=True)
         _write_inputs(run_dir / "input.bin", graph, samples)

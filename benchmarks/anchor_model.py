@@ -64,7 +64,8 @@ def build_anchor(seed: int = SEED) -> onnx.ModelProto:
         return out
 
     def channel_slice(name: str, x: str, start: int, end: int) -> str:
-        args = [const(f"{name}.{k}", np.array([v], np.int64)) for k, v in (("starts", start), ("ends", end), ("axes", 1))]
+        bounds = (("starts", start), ("ends", end), ("axes", 1))
+        args = [const(f"{name}.{k}", np.array([v], np.int64)) for k, v in bounds]
         nodes.append(helper.make_node("Slice", [x, *args], [name], name=name))
         return name
 
@@ -77,11 +78,8 @@ def build_anchor(seed: int = SEED) -> onnx.ModelProto:
     nodes.append(helper.make_node("Flatten", ["L5_gap"], ["L5_flat"], name="L5_flatten", axis=1))
     fc_w = (rng.standard_normal((CLASSES, K_LOCAL)) * np.sqrt(1.0 / K_LOCAL)).astype(np.float32)
     fc_b = (rng.standard_normal(CLASSES) * 0.1).astype(np.float32)
-    nodes.append(
-        helper.make_node(
-            "Gemm", ["L5_flat", const("L6_fc.weight", fc_w), const("L6_fc.bias", fc_b)], ["logits"], name="L6_fc", transB=1
-        )
-    )
+    fc_inputs = ["L5_flat", const("L6_fc.weight", fc_w), const("L6_fc.bias", fc_b)]
+    nodes.append(helper.make_node("Gemm", fc_inputs, ["logits"], name="L6_fc", transB=1))
     channel_slice("remote_features", x, K_LOCAL, FEATURES)
     graph = helper.make_graph(
         nodes,

@@ -38,11 +38,14 @@ def check_zoo(
     seed: int = 0,
     per_kind: int = 2,
     sanitize: bool = False,
+    kernels: str = "fast",
 ) -> VerifyReport:
     """Quantize, compile, run and compare; asserts every output byte of every sample is equal."""
     model = modelzoo.quantized(zoo, fmt, per_channel, tmp_path)
     inputs = adversarial_inputs(model, seed, per_kind)
-    report = verify_model(model, load_target(target), inputs=inputs, work_dir=tmp_path / "work", sanitize=sanitize)
+    report = verify_model(
+        model, load_target(target), inputs=inputs, work_dir=tmp_path / "work", sanitize=sanitize, kernels=kernels
+    )
     bad = [o for o in report.outputs if not o.exact]
     assert not bad, f"{zoo.name} ({fmt}, per_channel={per_channel}) on {target}: " + "; ".join(
         f"{o.name}: {o.samples - o.exact_samples}/{o.samples} samples differ, "

@@ -1,5 +1,6 @@
 """Op-level bit-exactness on the host (ASan/UBSan builds): the whole corpus of tests/op_corpus.py in
-QOperator and QDQ form, per-channel weights everywhere and per-tensor weights where ops have weights."""
+QOperator and QDQ form, per-channel weights everywhere and per-tensor weights where ops have weights, with
+the optimized kernels (the default), and once with the reference kernels."""
 
 from __future__ import annotations
 
@@ -16,6 +17,12 @@ CASES += [(name, fmt, False) for name in WEIGHTED for fmt in ("qoperator", "qdq"
 @pytest.mark.parametrize("name,fmt,per_channel", CASES, ids=[f"{n}-{f}-{'pc' if p else 'pt'}" for n, f, p in CASES])
 def test_corpus_on_host(name, fmt, per_channel, tmp_path):
     check_zoo(build(name), fmt, per_channel, tmp_path, sanitize=True)
+
+
+@pytest.mark.parametrize("name", sorted(CORPUS))
+def test_corpus_on_host_with_the_reference_kernels(name, tmp_path):
+    """The reference kernels (the spec the optimized ones are tested against) stay exact on the whole corpus."""
+    check_zoo(build(name), "qoperator", True, tmp_path, sanitize=True, kernels="reference")
 
 
 def test_gemm_with_float_output(tmp_path):

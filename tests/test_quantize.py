@@ -227,3 +227,23 @@ def test_relu_on_shared_tensor_keeps_its_clamp(tmp_path, fmt):
     qpath = mz.quantized(zoo, fmt, True, tmp_path)
     feeds = mz.sample_inputs(qpath, np.random.default_rng(10), "random", 4)
     assert min(float(outs[0].min()) for outs in mz.run_ort(qpath, feeds)) >= 0.0
+
+
+def test_the_papers_model_quantizes_and_compiles_in_the_default_format(tmp_path):
+    """AgileNN's channel split (Slice -> GlobalAveragePool) stays int8 in QOperator format, so the model compiles."""
+    import onnx
+
+    from agilenn_codegen.compiler import compile_model
+    from agilenn_codegen.targets import load_target
+    from agilenn_codegen.verify import verify_model
+    from benchmarks.anchor_model import write_anchor
+
+    _, int8 = write_anchor(tmp_path)
+    ops = [node.op_type for node in onnx.load(str(int8)).graph.node]
+    assert "QLinearGlobalAveragePool" in ops and "GlobalAveragePool" not in ops
+    graph = compile_model(int8)
+    assert not [node for node in graph.nodes if node.op == "slice"]  # both slices fused into their readers
+    pool = next(node for node in graph.nodes if node.op == "global_avgpool")
+    assert pool.attrs.channel_offset == 0 and graph.tensor(pool.inputs[0]).shape[1] == 24
+    report = verify_model(int8, load_target("host"), count=5, sanitize=True)
+    assert report.exact

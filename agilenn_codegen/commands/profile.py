@@ -29,6 +29,9 @@ def command(
     input_std: str = typer.Option(None, "--input-std", help="Plain model: as for codegen."),
     input_scale: str = typer.Option(None, "--input-scale", help="Plain model: as for codegen (e.g. 1/255)."),
     kernels: str = typer.Option("fast", "--kernels", help="fast (default) or reference kernels, as for codegen."),
+    allow_overflow: bool = typer.Option(
+        False, "--allow-overflow", help="Profile even if the model does not fit the target's RAM/flash (as codegen)."
+    ),
 ) -> None:
     """Count the instructions one inference executes, layer by layer, on the target's emulated core.
 

@@ -28,16 +28,22 @@ def command(
     ),
     sanitize: bool = typer.Option(False, "--sanitize", help="Host only: build with ASan and UBSan."),
     report: Path = typer.Option(None, "--report", help="Also write the result as JSON."),
+    kernels: str = typer.Option(
+        "fast", "--kernels", help="fast (the optimized kernels, default) or reference (the spec), as for codegen."
+    ),
 ) -> None:
     """Check the generated C bit-exact against onnxruntime, natively (host) or on an emulated Cortex-M."""
     import re
 
     from agilenn_codegen.commands.output_paths import check_output_file, check_reusable_dir
+    from agilenn_codegen.compiler.codegen import KERNEL_CHOICES
     from agilenn_codegen.errors import UserError
     from agilenn_codegen.targets import load_target
     from agilenn_codegen.verify import verify_model
 
     tgt = load_target(target)
+    if kernels not in KERNEL_CHOICES:
+        raise UserError(f"--kernels {kernels!r}: expected one of {', '.join(KERNEL_CHOICES)}")
     if sanitize and not tgt.is_host:
         raise UserError(f"--sanitize works with --target host only (got --target {tgt.name})")
     if work_dir is not None:
@@ -65,6 +71,7 @@ def command(
             save_outputs=save_outputs,
             work_dir=work_dir,
             sanitize=sanitize,
+            kernels=kernels,
         )
     table = Table(title=f"{model.name} on {tgt.name}: {result.samples} samples ({result.sample_source})")
     for column in ("output", "shape", "dtype", "bit-exact samples", "differing elements", "max |diff|"):

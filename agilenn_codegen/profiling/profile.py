@@ -218,6 +218,7 @@ def profile_pipeline(
     work_dir: Path | None = None,
     cpi: float = DEFAULT_CPI,
     kernels: str = "fast",
+    allow_overflow: bool = False,
 ) -> ProfileReport:
     """Profile one AgileNN inference of an export folder's device library: begin, every frame, finish."""
     from agilenn_codegen.offload import KIND_REPLY, encode_frames, encode_reply
@@ -236,7 +237,15 @@ def profile_pipeline(
     with tempfile.TemporaryDirectory(prefix="agilenn-profile-") as tmp:
         wd = work_dir or Path(tmp)
         wd.mkdir(parents=True, exist_ok=True)
-        lib = generate_pipeline(exported, target, wd / "lib", command=command, data_root=data_root, kernels=kernels)
+        lib = generate_pipeline(
+            exported,
+            target,
+            wd / "lib",
+            command=command,
+            data_root=data_root,
+            kernels=kernels,
+            allow_overflow=allow_overflow,
+        )
         name = lib.name
         graph = lib.graph
         harness = wd / "profile_main.c"
