@@ -100,7 +100,18 @@ def command(
                 "--input-mean/--input-std/--input-scale: an export folder's normalisation is in agilenn.json"
             )
         _codegen_pipeline(
-            console, model, tgt, out, force, name, calibration, data_root, lzw_bits, allow_overflow, kernels, micropython
+            console,
+            model,
+            tgt,
+            out,
+            force,
+            name,
+            calibration,
+            data_root,
+            lzw_bits,
+            allow_overflow,
+            kernels,
+            micropython,
         )
         return
     if model.is_dir():
