@@ -19,3 +19,5 @@ def _data_dir(name: str) -> Path:
 TEMPLATES_DIR = _data_dir("templates")
 RUNTIME_C_DIR = _data_dir("runtime_c")
 TARGETS_DIR = _data_dir("targets")
+# Heavy, re-creatable build outputs (MicroPython source and firmware); gitignored.
+BUILD_DIR = _REPO_ROOT / "build"

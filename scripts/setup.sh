@@ -3,6 +3,8 @@
 #   apt tools  gcc, make, gcc-arm-none-eabi, libnewlib-arm-none-eabi, qemu-system-arm, cmake, dataset-fashion-mnist
 #   Python     a virtual environment in .venv with torch==2.13.0 (CPU build) installed *before* the
 #              package, then the package itself (editable) with its training and test extras.
+#   MicroPython 1.25's source from Debian's source package (trixie), sha256-pinned, unpacked into
+#              build/micropython/ (agilenn_codegen/micropython/source.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -43,4 +45,5 @@ if [[ ! -f $stamp || $(cat "$stamp") != "$want" ]]; then
     .venv/bin/python -m pip install -q -c constraints.txt -e ".[train,dev]"
     echo "$want" >"$stamp"
 fi
+.venv/bin/python -m agilenn_codegen.micropython.source
 echo "setup: ready ($(.venv/bin/agilenn --version))"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shlex
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -11,6 +12,9 @@ from rich.console import Console
 from agilenn_codegen.compiler import ir
 from agilenn_codegen.errors import UserError
 from agilenn_codegen.targets import Target
+
+if TYPE_CHECKING:
+    from agilenn_codegen.micropython import MicroPythonModule, ModuleSpec
 
 
 def command(
@@ -83,6 +87,9 @@ def command(
         help="fast: optimized kernels instantiated per layer (DSP instructions where the target has them); "
         "reference: the portable reference kernels (the spec), e.g. to compare.",
     ),
+    micropython: bool = typer.Option(
+        False, "--micropython", help="Also write <out>/micropython/, a MicroPython user C module (and native .mpy)."
+    ),
 ) -> None:
     """Compile an int8 ONNX model into a dependency-free C99 library with a CMakeLists.txt."""
     from agilenn_codegen.commands.output_paths import CODEGEN, OutputFolder
@@ -106,7 +113,19 @@ def command(
                 "--input-mean/--input-std/--input-scale: an export folder's normalisation is in agilenn.json"
             )
         _codegen_pipeline(
-            console, model, tgt, out, force, name, calibration, data_root, coder, lzw_bits, allow_overflow, kernels
+            console,
+            model,
+            tgt,
+            out,
+            force,
+            name,
+            calibration,
+            data_root,
+            coder,
+            lzw_bits,
+            allow_overflow,
+            kernels,
+            micropython,
         )
         return
     if model.is_dir():
@@ -145,6 +164,10 @@ def command(
                 pixels=pixels,
                 stream="run" if stream else "off",
             )
+            if micropython:
+                from agilenn_codegen.micropython import model_spec
+
+                module = _write_micropython(model_spec(library), stage, command_line)
     except OSError as exc:
         raise UserError(f"{out}: cannot write the library ({exc.strerror or exc})") from None
     problems = check_fit(library.manifest, allow_overflow=True)
@@ -158,6 +181,25 @@ def command(
         console.print(f"[yellow]warning:[/] does not fit: {problem}", markup=True)
     console.print(
         f"link it with: add_subdirectory({out}) and target_link_libraries(app PRIVATE {library.name})", markup=False
+    )
+    if micropython:
+        _show_micropython(console, module, out)
+
+
+def _write_micropython(spec: ModuleSpec, stage: Path, command_line: str) -> MicroPythonModule:
+    """The MicroPython module of the library just generated in `stage` (moved into --out with it)."""
+    from agilenn_codegen.micropython import write_module
+
+    return write_module(spec, stage, command=f"{command_line} --micropython")
+
+
+def _show_micropython(console: Console, module: MicroPythonModule, out: Path) -> None:
+    modules = out / module.modules_dir.name
+    console.print(
+        f"MicroPython module {module.spec.name}: make -C micropython/ports/<port> USER_C_MODULES={modules} "
+        f"(CMake ports: USER_C_MODULES={modules / module.cmake_entry.name}); native .mpy: "
+        f"make -C {out / module.native_dir.name} MPY_DIR=<micropython> ARCH=x64|armv7m|armv7emsp",
+        markup=False,
     )
 
 
@@ -174,6 +216,7 @@ def _codegen_pipeline(
     lzw_bits: int | None,
     allow_overflow: bool,
     kernels: str,
+    micropython: bool,
 ) -> None:
     from agilenn_codegen.commands.output_paths import CODEGEN, OutputFolder
     from agilenn_codegen.pipeline.codegen import check_coder, generate_pipeline, pipeline_library_name
@@ -207,6 +250,10 @@ def _codegen_pipeline(
             allow_overflow=allow_overflow,
             kernels=kernels,
         )
+        if micropython:
+            from agilenn_codegen.micropython import pipeline_spec
+
+            module = _write_micropython(pipeline_spec(library), stage, command_line)
     info = library.manifest["agilenn"]
     totals = library.manifest["totals"]
     coding = f"LZW {info['lzw_bits']} bits" if info["coder"] == "lzw" and info["lzw_bits"] else f"{info['coder']} coder"
@@ -216,3 +263,5 @@ def _codegen_pipeline(
         f"{info['symbols']:,} remote symbols/inference, {coding}, RAM total {info['ram_bytes_total']:,} B"
     )
     console.print(f"device API in {out}/{library.name}_agilenn.h; server: agilenn serve {folder}", markup=False)
+    if micropython:
+        _show_micropython(console, module, out)

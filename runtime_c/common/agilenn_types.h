@@ -17,6 +17,16 @@
 #define AGILENN_NO_FPU 0
 #endif
 
+/**
+ * Storage class of a generated library's mutable state (the arena, the pipeline's buffers): static
+ * by default. A native MicroPython module (.mpy) builds with -DAGILENN_STATE= because its linker
+ * reaches writable data only through global symbols (the names are prefixed with the library's).
+ * The state is zero-initialised either way.
+ */
+#ifndef AGILENN_STATE
+#define AGILENN_STATE static
+#endif
+
 /** Status returned by every kernel and by the generated model entry points. */
 typedef enum {
     AGILENN_OK = 0,

@@ -334,7 +334,7 @@ AGILENN_LAYER_FUNCTION void tiny_cnn_int8_l8_dequantize_s8_f32(const int8_t *inp
 
 /* ---- working memory ------------------------------------------------------------------- */
 
-static union {
+AGILENN_STATE union {
     uint8_t bytes[4704];
     int32_t align_int;
     float align_float;
