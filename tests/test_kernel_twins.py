@@ -265,6 +265,7 @@ REGRESSIONS = {
     "padding_wider_than_output": _conv((1, 1), 3, 3, (1, 3), (1, 1), (2, 2, 2, 2), 3, dilations=(2, 2)),
     "padding_wider_than_output_general": _conv((1, 1), 2, 3, (1, 3), (1, 1), (2, 2, 2, 2), 1, dilations=(2, 2)),
     "single_output_all_border": _conv((1, 1), 4, 4, (3, 3), (2, 2), (1, 1, 1, 1), 4),
+    "dilated_window_taller_than_input": _conv((3, 6), 4, 4, (4, 4), (1, 1), (2, 1, 2, 2), 4, dilations=(2, 2)),
     "general_padding_wider_than_output": _conv((1, 2), 2, 3, (3, 3), (1, 1), (2, 2, 2, 2), 1),
 }
 

@@ -267,11 +267,10 @@ def run_device(
     return compare_results(lib, images, labels, res), res
 
 
-def compare_results(lib: LibraryInfo, images: np.ndarray, labels: np.ndarray, res: DeviceResults) -> DeviceReport:
-    """The device's frames and predictions against the Python reference pipeline, image by image."""
-    count = images.shape[0]
+def reference_pipeline(lib: LibraryInfo) -> ReferencePipeline:
+    """The Python reference of a generated library: its device model, symbol table, coder and fragments."""
     info = lib.manifest["agilenn"]
-    reference = ReferencePipeline(
+    return ReferencePipeline(
         lib.exported,
         lib.exported.device_onnx,
         lib.table,
@@ -279,6 +278,13 @@ def compare_results(lib: LibraryInfo, images: np.ndarray, labels: np.ndarray, re
         info["max_fragment"],
         coder=info.get("coder", "lzw"),
     )
+
+
+def compare_results(lib: LibraryInfo, images: np.ndarray, labels: np.ndarray, res: DeviceResults) -> DeviceReport:
+    """The device's frames and predictions against the Python reference pipeline, image by image."""
+    count = images.shape[0]
+    info = lib.manifest["agilenn"]
+    reference = reference_pipeline(lib)
     from agilenn_codegen.reference import ort_session
 
     remote = ort_session(lib.exported.remote_onnx)

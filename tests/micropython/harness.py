@@ -20,8 +20,8 @@ from agilenn_codegen.micropython import firmware
 from agilenn_codegen.micropython.session import ChunkResult, hex_literal, ram_files_chunks, run_chunks
 from agilenn_codegen.micropython.source import CACHE_DIR
 from agilenn_codegen.offload import KIND_REPLY, encode_frames, encode_reply
-from agilenn_codegen.pipeline.device_run import LibraryInfo, load_library
-from agilenn_codegen.pipeline.reference import ReferencePipeline, argmax_first, combine
+from agilenn_codegen.pipeline.device_run import LibraryInfo, load_library, reference_pipeline
+from agilenn_codegen.pipeline.reference import argmax_first, combine
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY_MODEL = ROOT / "examples" / "models" / "tiny_cnn_int8.onnx"
@@ -185,10 +185,7 @@ def agilenn_cases(lib: LibraryInfo, images: np.ndarray, seed: int) -> list[Agile
     extreme logits for the others; alpha cycles through the default and other weights."""
     from agilenn_codegen.reference import ort_session
 
-    info = lib.manifest["agilenn"]
-    reference = ReferencePipeline(
-        lib.exported, lib.exported.device_onnx, lib.table, info["lzw_bits"], info["max_fragment"]
-    )
+    reference = reference_pipeline(lib)
     remote = ort_session(lib.exported.remote_onnx)
     rng = np.random.default_rng(seed)
     alphas = [lib.exported.alpha, 0.0, 1.0, 0.3]
@@ -262,10 +259,7 @@ def agilenn_pixel_chunks(module: str, pixels: np.ndarray) -> list[str]:
 
 def check_agilenn_pixels(results: list[ChunkResult], lib: LibraryInfo, images: np.ndarray) -> int:
     """begin_u8's frames and local logits equal the reference pipeline's on the normalised image."""
-    info = lib.manifest["agilenn"]
-    reference = ReferencePipeline(
-        lib.exported, lib.exported.device_onnx, lib.table, info["lzw_bits"], info["max_fragment"]
-    )
+    reference = reference_pipeline(lib)
     results[0].check()
     for i, (result, image) in enumerate(zip(results[1:], images, strict=True)):
         seq_text, frames_text, local_hex = result.check().split()
@@ -279,10 +273,7 @@ def check_agilenn_pixels(results: list[ChunkResult], lib: LibraryInfo, images: n
 def check_agilenn(results: list[ChunkResult], lib: LibraryInfo, cases: list[AgileNNCase], first_seq: int) -> int:
     """Frames byte-equal to the Python reference, local logits equal onnxruntime's, the combined
     logits and class equal the reference combiner's; returns how many images were compared."""
-    info = lib.manifest["agilenn"]
-    reference = ReferencePipeline(
-        lib.exported, lib.exported.device_onnx, lib.table, info["lzw_bits"], info["max_fragment"]
-    )
+    reference = reference_pipeline(lib)
     results[0].check()
     assert len(results) == len(cases) + 1
     for i, (result, case) in enumerate(zip(results[1:], cases, strict=True)):

@@ -8,7 +8,8 @@ import struct
 import numpy as np
 import pytest
 
-from agilenn_codegen.pipeline.reference import ReferencePipeline, argmax_first, combine
+from agilenn_codegen.pipeline.device_run import reference_pipeline
+from agilenn_codegen.pipeline.reference import argmax_first, combine
 from tests.micropython import harness
 
 pytestmark = pytest.mark.micropython
@@ -124,9 +125,6 @@ def test_a_bad_reply_is_refused_and_the_request_still_answers():
         "ValueError finish: 0 bytes are not the reply to request 1 (status 4)",
     ]
     assert lines[3] == "TypeError finish: reply must be a bytes-like object (one reply frame), not int"
-    info = lib.manifest["agilenn"]
-    reference = ReferencePipeline(
-        lib.exported, lib.exported.device_onnx, lib.table, info["lzw_bits"], info["max_fragment"]
-    )
+    reference = reference_pipeline(lib)
     local = reference.device(image).local_logits
     assert lines[4] == str(argmax_first(combine(local, logits, lib.exported.alpha)))

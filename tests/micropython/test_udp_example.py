@@ -11,7 +11,8 @@ import subprocess
 import numpy as np
 import pytest
 
-from agilenn_codegen.pipeline.reference import ReferencePipeline, argmax_first, combine
+from agilenn_codegen.pipeline.device_run import reference_pipeline
+from agilenn_codegen.pipeline.reference import argmax_first, combine
 from agilenn_codegen.reference import ort_session
 from agilenn_codegen.server.thread import ServerThread
 from tests.micropython import harness
@@ -42,10 +43,7 @@ def _run_example(address, images_file, timeout_ms):
 
 def _expected(images):
     lib = harness.prepared("unix").agilenn
-    info = lib.manifest["agilenn"]
-    reference = ReferencePipeline(
-        lib.exported, lib.exported.device_onnx, lib.table, info["lzw_bits"], info["max_fragment"]
-    )
+    reference = reference_pipeline(lib)
     remote = ort_session(lib.exported.remote_onnx)
     final, local = [], []
     for image in images:

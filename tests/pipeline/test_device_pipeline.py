@@ -13,8 +13,7 @@ import pytest
 from agilenn_codegen.cli import main
 from agilenn_codegen.lossy_proxy import LossyProxy
 from agilenn_codegen.pipeline.device_model import dataset_images
-from agilenn_codegen.pipeline.device_run import library_build_inputs, load_library, run_device
-from agilenn_codegen.pipeline.reference import ReferencePipeline
+from agilenn_codegen.pipeline.device_run import library_build_inputs, load_library, reference_pipeline, run_device
 from agilenn_codegen.pipeline.symbols import nearest_centroid, symbol_table, symbol_values
 from agilenn_codegen.server.thread import ServerThread
 from agilenn_codegen.targets import build_program, load_target, run_program
@@ -168,10 +167,7 @@ def test_emulated_cortex_m7_sends_the_reference_bytes(exported_folder, tmp_path)
     (run / "images.bin").write_bytes(struct.pack("<II", len(images), images[0].size) + images.tobytes())
     result = run_program(target, elf, run, timeout_s=300)
     assert result.returncode == 0, result.stdout + result.stderr
-    info = lib.manifest["agilenn"]
-    reference = ReferencePipeline(
-        lib.exported, lib.exported.device_onnx, lib.table, info["lzw_bits"], info["max_fragment"], coder=info["coder"]
-    )
+    reference = reference_pipeline(lib)
     data, offset = (run / "frames.bin").read_bytes(), 0
     classes = lib.exported.num_classes
     for i, image in enumerate(images):
