@@ -3,9 +3,11 @@
 Given the device model's int8 remote features and the 256-entry index table, the client builds
 the symbols (docs/offload-protocol.md §1), the payload (§2) and the frames (§3), sends them over a
 UDP socket, and waits at most `timeout_s` for the reply. It never retries: when no valid reply
-for this sequence number arrives in time it returns None, and :meth:`OffloadClient.classify` falls
-back to the local logits alone, as the device does. Replies for other sequence numbers (late or
-duplicated answers to earlier requests) and anything that fails the frame checks are ignored.
+for this sequence number arrives in time, or the server answers busy, it returns None, and
+:meth:`OffloadClient.classify` falls back to the local logits alone, as the device does. Replies for
+other sequence numbers (late or duplicated answers to earlier requests) and anything that fails the
+frame checks (with a device key: the tag too) are ignored. Every request carries the client's timeout
+as its deadline.
 """
 
 from __future__ import annotations
@@ -20,20 +22,24 @@ import numpy as np
 
 from agilenn_codegen.offload import (
     DEFAULT_MAX_FRAGMENT,
+    KIND_BUSY,
     KIND_REPLY,
     KIND_REQUEST,
     ProtocolError,
     Reassembler,
+    decode_busy,
     decode_frame,
     decode_reply,
     encode_frames,
     encode_payload,
+    frame_tag_ok,
 )
 from agilenn_codegen.pipeline.reference import combine
 from agilenn_codegen.pipeline.symbols import features_to_symbols
 
 MAX_REPLY = 2 + 4 * 0xFFFF  # u16 count of float32 logits
 RECV_SIZE = 65536
+BUSY = np.zeros(0, np.float32)  # the marker _accept returns for a valid busy reply
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,7 @@ class ClientStats:
     requests: int = 0
     datagrams_sent: int = 0
     replies: int = 0
+    busy: int = 0
     timeouts: int = 0
     ignored: Counter[str] = field(default_factory=Counter)  # reason -> datagrams ignored
 
@@ -69,13 +76,18 @@ class ClientStats:
             "requests": self.requests,
             "datagrams_sent": self.datagrams_sent,
             "replies": self.replies,
+            "busy": self.busy,
             "timeouts": self.timeouts,
             "ignored": dict(sorted(self.ignored.items())),
         }
 
 
 class OffloadClient:
-    """A synchronous UDP client of one server (or of a proxy in front of it)."""
+    """A synchronous UDP client of one server (or of a proxy in front of it).
+
+    `device_id` and `key` (16 bytes) make it an authenticated device: every request fragment carries a tag,
+    and only replies with a valid tag are taken. `deadline_ms` is the deadline its requests carry (default:
+    the timeout)."""
 
     def __init__(
         self,
@@ -87,9 +99,16 @@ class OffloadClient:
         num_classes: int | None = None,
         lzw_bits: int = 12,
         bind: tuple[str, int] | None = None,
+        device_id: int = 0,
+        key: bytes | None = None,
+        deadline_ms: int | None = None,
     ) -> None:
         if timeout_s <= 0:
             raise ValueError("timeout_s must be positive")
+        self.device_id = device_id
+        self.key = key
+        self.deadline_ms = min(0xFFFF, round(timeout_s * 1000)) if deadline_ms is None else deadline_ms
+        self._request_tags: dict[int, bytes] = {}
         self.server_addr = server_addr
         self.model_id = model_id
         self.timeout_s = timeout_s
@@ -107,7 +126,18 @@ class OffloadClient:
     # ---- the wire ---------------------------------------------------------------------------
     def send(self, seq: int, payload: bytes) -> int:
         """Send the frames of one request; returns how many datagrams went out."""
-        frames = encode_frames(KIND_REQUEST, self.model_id, seq, payload, self.max_fragment)
+        frames = encode_frames(
+            KIND_REQUEST,
+            self.model_id,
+            seq,
+            payload,
+            self.max_fragment,
+            device_id=self.device_id,
+            deadline_ms=self.deadline_ms,
+            key=self.key,
+        )
+        if self.key is not None:
+            self._request_tags = {seq: frames[0][-8:]}  # the reply's tag covers it
         for frame in frames:
             self._sock.send(frame)
         self.stats.requests += 1
@@ -115,7 +145,8 @@ class OffloadClient:
         return len(frames)
 
     def infer(self, seq: int, payload: bytes) -> np.ndarray | None:
-        """Send one request and wait for its reply; the remote logits, or None on timeout. Never retries."""
+        """Send one request and wait for its reply; the remote logits, or None on timeout or a busy reply.
+        Never retries."""
         self.send(seq, payload)
         return self.wait_reply(seq, time.monotonic() + self.timeout_s)
 
@@ -136,6 +167,8 @@ class OffloadClient:
                 self.stats.ignored["unreachable"] += 1
                 continue
             logits = self._accept(datagram, seq, reassembler)
+            if logits is BUSY:
+                return None
             if logits is not None:
                 self.stats.replies += 1
                 return logits
@@ -146,12 +179,28 @@ class OffloadClient:
         except ProtocolError as exc:
             self.stats.ignored[exc.reason] += 1
             return None
-        if frame.kind != KIND_REPLY:
+        if frame.kind not in (KIND_REPLY, KIND_BUSY):
             self.stats.ignored["wrong_kind"] += 1
         elif frame.model_id != self.model_id:
             self.stats.ignored["wrong_model"] += 1
         elif frame.seq != seq:
             self.stats.ignored["stale"] += 1
+        elif frame.device_id != self.device_id:
+            self.stats.ignored["wrong_device"] += 1
+        elif (frame.tag is not None) != (self.key is not None):
+            self.stats.ignored["tag_missing" if frame.tag is None else "unexpected_tag"] += 1
+        elif self.key is not None and not frame_tag_ok(frame, self.key, self._request_tags.get(seq)):
+            self.stats.ignored["bad_tag"] += 1
+        elif frame.kind == KIND_BUSY:
+            try:
+                if frame.frag_count != 1:
+                    raise ProtocolError("fragmented", "a busy reply is one frame")
+                decode_busy(frame.payload)
+            except ProtocolError as exc:
+                self.stats.ignored[exc.reason] += 1
+                return None
+            self.stats.busy += 1
+            return BUSY
         else:
             try:
                 payload = reassembler.feed("server", frame, time.monotonic())

@@ -20,6 +20,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("export", "export"),
     ("fit_coder", "fit-coder"),
     ("serve", "serve"),
+    ("keys", "keys"),
     ("device", "device"),
 )
 

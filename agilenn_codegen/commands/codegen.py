@@ -90,6 +90,12 @@ def command(
     micropython: bool = typer.Option(
         False, "--micropython", help="Also write <out>/micropython/, a MicroPython user C module (and native .mpy)."
     ),
+    auth: bool = typer.Option(
+        False,
+        "--auth",
+        help="AgileNN folder: authenticated device: SipHash-2-4 tags on every request and reply, under a key "
+        "provisioned at run time (<name>_provision; `agilenn keys`, `agilenn serve --auth-keys`).",
+    ),
 ) -> None:
     """Compile an int8 ONNX model into a dependency-free C99 library with a CMakeLists.txt."""
     from agilenn_codegen.commands.output_paths import CODEGEN, OutputFolder
@@ -126,6 +132,7 @@ def command(
             allow_overflow,
             kernels,
             micropython,
+            auth,
         )
         return
     if model.is_dir():
@@ -133,6 +140,10 @@ def command(
     for option, value in (("--calibration", calibration), ("--data-root", data_root), ("--lzw-bits", lzw_bits)):
         if value is not None:
             raise UserError(f"{option} applies to an `agilenn export` folder only; {model} is a model file")
+    if auth:
+        raise UserError(
+            f"--auth applies to an `agilenn export` folder only (the offloading protocol); {model} is a model file"
+        )
     lib_name = choose_library_name(name, model.stem, f"from the model file {model.name}")
     folder = OutputFolder(out, CODEGEN, force=force, inputs=[model])
 
@@ -217,6 +228,7 @@ def _codegen_pipeline(
     allow_overflow: bool,
     kernels: str,
     micropython: bool,
+    auth: bool = False,
 ) -> None:
     from agilenn_codegen.commands.output_paths import CODEGEN, OutputFolder
     from agilenn_codegen.pipeline.codegen import check_coder, generate_pipeline, pipeline_library_name
@@ -236,6 +248,8 @@ def _codegen_pipeline(
         command_line += f" --coder {coder}"
     if kernels != "fast":
         command_line += f" --kernels {kernels}"
+    if auth:
+        command_line += " --auth"
     with console.status("quantizing and compiling the device model..."), output as stage:
         library = generate_pipeline(
             exported,
@@ -249,6 +263,7 @@ def _codegen_pipeline(
             lzw_bits=lzw_bits,
             allow_overflow=allow_overflow,
             kernels=kernels,
+            auth=auth,
         )
         if micropython:
             from agilenn_codegen.micropython import pipeline_spec
@@ -262,6 +277,13 @@ def _codegen_pipeline(
         f"{totals['macs']:,} MACs, arena {totals['arena_bytes']:,} B, constants {totals['const_bytes']:,} B, "
         f"{info['symbols']:,} remote symbols/inference, {coding}, RAM total {info['ram_bytes_total']:,} B"
     )
-    console.print(f"device API in {out}/{library.name}_agilenn.h; server: agilenn serve {folder}", markup=False)
+    server = f"agilenn serve {folder}" + (" --auth-keys KEYS.json" if auth else "")
+    console.print(f"device API in {out}/{library.name}_agilenn.h; server: {server}", markup=False)
+    if auth:
+        console.print(
+            f"authenticated: provision each device with {library.name}_provision(id, key) from its entry of a key "
+            "file (`agilenn keys KEYS.json --devices N`); no key is compiled into the library",
+            markup=False,
+        )
     if micropython:
         _show_micropython(console, module, out)

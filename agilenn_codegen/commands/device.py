@@ -37,6 +37,16 @@ def command(
         "--emulated",
         help="Run the firmware on the emulated Cortex-M7 (qemu mps2-an500): UART -> bridge -> UDP to the server.",
     ),
+    keys: Path = typer.Option(
+        None, "--keys", help="Key file (`agilenn keys`) of an authenticated library (codegen --auth); with --device-id."
+    ),
+    device_id: int = typer.Option(None, "--device-id", help="The device id whose key is provisioned (with --keys)."),
+    first_seq: int = typer.Option(
+        None,
+        "--first-seq",
+        help="Sequence number of the first request (default 1; authenticated: the time in ms, so that runs never "
+        "repeat numbers).",
+    ),
 ) -> None:
     """Run the AgileNN pipeline end to end: generated C (host build) -> UDP -> `agilenn serve` -> reply."""
     from dataclasses import replace
@@ -44,13 +54,30 @@ def command(
     from agilenn_codegen.commands.output_paths import check_output_file
     from agilenn_codegen.lossy_proxy import LossyProxy
     from agilenn_codegen.pipeline.device_model import dataset_images
-    from agilenn_codegen.pipeline.device_run import DeviceReport, load_library, probe_server, run_device
+    from agilenn_codegen.pipeline.device_run import (
+        DeviceReport,
+        check_identity,
+        load_library,
+        probe_server,
+        run_device,
+    )
 
     address = _address(server)
     if report is not None:
         check_output_file(report, "--report")
+    if (keys is None) != (device_id is None):
+        raise UserError("--keys and --device-id go together: the key file and the device whose key to provision")
+    if first_seq is not None and not 1 <= first_seq <= 0xFFFFFFFF:
+        raise UserError(f"--first-seq must be in 1..{0xFFFFFFFF}, got {first_seq}")
     lib = load_library(library)
-    probe_server(lib, address, timeout_ms)
+    identity = None
+    if keys is not None and device_id is not None:
+        from agilenn_codegen.offload.keys import device_key
+        from agilenn_codegen.pipeline.device_run import DeviceIdentity
+
+        identity = DeviceIdentity(device_id, device_key(keys, device_id))
+    check_identity(lib, identity)
+    probe_server(lib, address, timeout_ms, identity)
     exported = replace(lib.exported, dataset=dataset or lib.exported.dataset)
     console = Console()
     with console.status(f"loading {count} test images of {exported.dataset}..."):
@@ -60,8 +87,17 @@ def command(
         if emulated:
             from agilenn_codegen.pipeline.emulated_run import run_emulated
 
-            return run_emulated(lib, images, labels, to, timeout_ms=timeout_ms, target="stm32f746").report
-        return run_device(lib, images, labels, to, timeout_ms=timeout_ms)[0]
+            return run_emulated(
+                lib,
+                images,
+                labels,
+                to,
+                timeout_ms=timeout_ms,
+                target="stm32f746",
+                identity=identity,
+                first_seq=first_seq,
+            ).report
+        return run_device(lib, images, labels, to, timeout_ms=timeout_ms, identity=identity, first_seq=first_seq)[0]
 
     with console.status(f"running {images.shape[0]} images through {lib.name} and {server}..."):
         if loss > 0:
@@ -74,6 +110,7 @@ def command(
         title=f"{lib.name}: {n} test images of {exported.dataset} via {server}"
         + (f" ({loss:.0%} loss)" if loss else "")
         + (", emulated Cortex-M7 (qemu mps2-an500) via UART bridge" if emulated else "")
+        + (f", authenticated as device {device_id}" if identity is not None else "")
     )
     table.add_column("measure")
     clock = "qemu wall clock" if emulated else "host CPU"
@@ -84,7 +121,12 @@ def command(
         ("accuracy, local head only", f"{result.accuracy_local:.2%}"),
         ("accuracy, remote network only", f"{result.accuracy_remote:.2%}"),
         ("answered by the server in time", f"{result.answered_remote}/{n}"),
-        ("replies refused by the device (malformed, stale, non-finite)", f"{result.rejected_replies:,}"),
+        ("busy replies (answered locally at once)", f"{result.busy_replies:,}"),
+        (
+            "replies refused by the device (malformed, stale, non-finite"
+            + (", forged tag)" if result.authenticated else ")"),
+            f"{result.rejected_replies:,}",
+        ),
         ("frames byte-equal to the Python reference", f"{result.frames_equal_reference}/{n}"),
         ("predictions equal to the Python pipeline", f"{result.predictions_equal_python}/{n}"),
         (

@@ -1,34 +1,45 @@
-"""Frames (datagrams) with a 28-byte header and CRC-32, fragmentation and bounded reassembly, the model id
-and the reply payload (docs/offload-protocol.md, sections 3 and 4)."""
+"""Frames (datagrams) with a 36-byte header, CRC-32 and an optional SipHash-2-4 tag; fragmentation and
+bounded reassembly; the model id; reply and busy payloads (docs/offload-protocol.md, sections 3 and 4)."""
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import struct
 import zlib
-from collections.abc import Hashable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from typing import NamedTuple
 
 import numpy as np
 
 from agilenn_codegen.offload.errors import ProtocolError
+from agilenn_codegen.offload.siphash import KEY_SIZE, TAG_SIZE, siphash24, tag_bytes
 
 MAGIC = b"AGNN"
-VERSION = 1
+VERSION = 2  # the one place Python defines it (runtime_c/offload/agilenn_offload.h: AGILENN_OFFLOAD_VERSION)
 KIND_REQUEST = 1
 KIND_REPLY = 2
-HEADER_SIZE = 28
-DEFAULT_MAX_FRAGMENT = 1444
-# magic, version, kind, fragment index, fragment count, model id, seq, fragment length, total length
-_HEADER = struct.Struct("<4sBBHHIIHI")
+KIND_BUSY = 3
+KINDS = (KIND_REQUEST, KIND_REPLY, KIND_BUSY)
+FLAG_MAC = 0x01  # an 8-byte SipHash-2-4 tag follows the fragment
+HEADER_SIZE = 36
+MAC_SIZE = TAG_SIZE
+DEFAULT_MAX_FRAGMENT = 1428  # a tagged frame of 1428 bytes of payload is 1472 bytes: a 1500-byte MTU less IPv4 + UDP
+MAX_DEADLINE_MS = 0xFFFF
+BUSY_OVERLOADED = 1  # the backlog would miss the request's deadline (sent as soon as the request is complete)
+BUSY_LATE = 2  # queued, but its deadline came too close before an inference could start
+BUSY_PAYLOAD_SIZE = 3
+# magic, version, kind, flags, reserved, fragment index, fragment count, model id, device id, seq, deadline ms,
+# fragment length, total length
+_HEADER = struct.Struct("<4sBBBBHHIIIHHI")
 _CRC = struct.Struct("<I")
+_BUSY = struct.Struct("<BH")
 assert _HEADER.size + _CRC.size == HEADER_SIZE
 
 
-@dataclass(frozen=True)
-class Frame:
-    """One decoded, CRC-checked fragment."""
+class Frame(NamedTuple):
+    """One decoded, CRC-checked fragment (its tag, if any, not checked yet: see :func:`frame_tag_ok`)."""
 
     kind: int
     frag_index: int
@@ -37,6 +48,10 @@ class Frame:
     seq: int
     total_len: int
     payload: bytes
+    device_id: int = 0
+    deadline_ms: int = 0
+    tag: bytes | None = None  # the 8 tag bytes when the frame has flag MAC
+    signed: bytes = b""  # the bytes the tag covers: header and fragment (with a tag only)
 
 
 def fragment_count(total_len: int, max_fragment: int) -> int:
@@ -44,47 +59,112 @@ def fragment_count(total_len: int, max_fragment: int) -> int:
     return max(1, -(-total_len // max_fragment))
 
 
+def compute_tag(key: bytes, signed: bytes, request_tag: bytes | None = None) -> bytes:
+    """The tag of a frame: SipHash-2-4 under `key` of its header and fragment, followed for a reply (or busy
+    reply) by the tag of the request's fragment 0; 8 bytes, little-endian."""
+    if len(key) != KEY_SIZE:
+        raise ValueError(f"a device key has {KEY_SIZE} bytes, got {len(key)}")
+    if request_tag is not None and len(request_tag) != MAC_SIZE:
+        raise ValueError(f"a request tag has {MAC_SIZE} bytes, got {len(request_tag)}")
+    return tag_bytes(siphash24(key, bytes(signed) + (bytes(request_tag) if request_tag is not None else b"")))
+
+
+def frame_tag_ok(frame: Frame, key: bytes, request_tag: bytes | None = None) -> bool:
+    """True when `frame` carries a tag and it is the one `key` gives (compared in constant time)."""
+    if frame.tag is None:
+        return False
+    return hmac.compare_digest(frame.tag, compute_tag(key, frame.signed, request_tag))
+
+
 def encode_frames(
-    kind: int, model_id: int, seq: int, payload: bytes, max_fragment: int = DEFAULT_MAX_FRAGMENT
+    kind: int,
+    model_id: int,
+    seq: int,
+    payload: bytes,
+    max_fragment: int = DEFAULT_MAX_FRAGMENT,
+    *,
+    device_id: int = 0,
+    deadline_ms: int = 0,
+    key: bytes | None = None,
+    request_tag: bytes | None = None,
 ) -> list[bytes]:
-    """The datagrams of one payload: fragment i carries ``payload[i*max_fragment:(i+1)*max_fragment]``."""
-    if kind not in (KIND_REQUEST, KIND_REPLY):
-        raise ValueError(f"kind must be {KIND_REQUEST} or {KIND_REPLY}, got {kind}")
+    """The datagrams of one payload: fragment i carries ``payload[i*max_fragment:(i+1)*max_fragment]``.
+
+    `deadline_ms` is a request's reply timeout (0: the server's default); replies carry 0. With `key` every
+    fragment gets flag MAC and a tag; a reply's tag also covers `request_tag`, the tag of the request's
+    fragment 0 (required with a key for replies and busy replies, refused for requests)."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind}")
     if not 1 <= max_fragment <= 0xFFFF:
         raise ValueError(f"max_fragment must be in 1..65535, got {max_fragment}")
-    if not 0 <= model_id <= 0xFFFFFFFF or not 0 <= seq <= 0xFFFFFFFF:
-        raise ValueError("model_id and seq must be u32")
+    if not all(0 <= v <= 0xFFFFFFFF for v in (model_id, seq, device_id)):
+        raise ValueError("model_id, seq and device_id must be u32")
+    if not 0 <= deadline_ms <= MAX_DEADLINE_MS:
+        raise ValueError(f"deadline_ms must be in 0..{MAX_DEADLINE_MS}, got {deadline_ms}")
+    if (request_tag is not None) != (key is not None and kind != KIND_REQUEST):
+        raise ValueError("a request_tag goes with a key, for replies and busy replies only")
     payload = bytes(payload)
     count = fragment_count(len(payload), max_fragment)
     if count > 0xFFFF or len(payload) > 0xFFFFFFFF:
         raise ValueError(f"a payload of {len(payload)} bytes needs {count} fragments, more than 65535")
+    flags = FLAG_MAC if key is not None else 0
     frames = []
     for index in range(count):
         chunk = payload[index * max_fragment : (index + 1) * max_fragment]
-        header = _HEADER.pack(MAGIC, VERSION, kind, index, count, model_id, seq, len(chunk), len(payload))
-        frames.append(header + _CRC.pack(zlib.crc32(chunk, zlib.crc32(header))) + chunk)
+        header = _HEADER.pack(
+            MAGIC,
+            VERSION,
+            kind,
+            flags,
+            0,
+            index,
+            count,
+            model_id,
+            device_id,
+            seq,
+            deadline_ms,
+            len(chunk),
+            len(payload),
+        )
+        frame = header + _CRC.pack(zlib.crc32(chunk, zlib.crc32(header))) + chunk
+        if key is not None:
+            frame += compute_tag(key, frame, request_tag)
+        frames.append(frame)
     return frames
 
 
 def decode_frame(datagram: bytes, *, max_fragment: int = DEFAULT_MAX_FRAGMENT, max_total: int = 1 << 20) -> Frame:
-    """Parse and check one datagram. Checks, in order: size, magic, version, kind, fragment length against
-    the datagram, CRC, then the fields: fragment length <= max_fragment and total <= max_total
-    ("too_large"), index < count ("bad_header"), lengths consistent with full non-last fragments ("bad_length")."""
+    """Parse and check one datagram. Checks, in order: size, magic, version ("old_version" below 2,
+    "bad_version" above), kind, flags, the reserved byte, the datagram's length against the fragment length
+    (and the tag), CRC, then the fields: fragment length <= max_fragment and total <= max_total ("too_large"),
+    index < count ("bad_header"), lengths consistent with full non-last fragments ("bad_length").
+    The tag is not checked here (it needs the device's key: :func:`frame_tag_ok`)."""
     datagram = bytes(datagram)
+    if len(datagram) < 5:
+        raise ProtocolError("truncated", f"datagram of {len(datagram)} bytes is shorter than the 36-byte header")
+    if datagram[:4] != MAGIC:
+        raise ProtocolError("bad_magic", f"bad magic {datagram[:4]!r}")
+    if datagram[4] != VERSION:
+        reason = "old_version" if datagram[4] < VERSION else "bad_version"
+        raise ProtocolError(reason, f"protocol version {datagram[4]}, this side speaks version {VERSION} only")
     if len(datagram) < HEADER_SIZE:
-        raise ProtocolError("truncated", f"datagram of {len(datagram)} bytes is shorter than the 28-byte header")
-    magic, version, kind, index, count, model, seq, frag_len, total = _HEADER.unpack_from(datagram)
-    if magic != MAGIC:
-        raise ProtocolError("bad_magic", f"bad magic {magic!r}")
-    if version != VERSION:
-        raise ProtocolError("bad_version", f"protocol version {version}, expected {VERSION}")
-    if kind not in (KIND_REQUEST, KIND_REPLY):
+        raise ProtocolError("truncated", f"datagram of {len(datagram)} bytes is shorter than the 36-byte header")
+    _, _, kind, flags, reserved, index, count, model, device, seq, deadline, frag_len, total = _HEADER.unpack_from(
+        datagram
+    )
+    if kind not in KINDS:
         raise ProtocolError("bad_kind", f"unknown frame kind {kind}")
-    if len(datagram) < HEADER_SIZE + frag_len:
+    if flags & ~FLAG_MAC:
+        raise ProtocolError("bad_flags", f"unknown flags 0x{flags:02x}")
+    if reserved:
+        raise ProtocolError("bad_header", f"reserved byte is {reserved}, must be 0")
+    mac = MAC_SIZE if flags & FLAG_MAC else 0
+    if len(datagram) < HEADER_SIZE + frag_len + mac:
         raise ProtocolError("truncated", f"fragment length {frag_len} but {len(datagram) - HEADER_SIZE} bytes follow")
-    if len(datagram) > HEADER_SIZE + frag_len:
+    if len(datagram) > HEADER_SIZE + frag_len + mac:
         raise ProtocolError("bad_length", f"fragment length {frag_len} but {len(datagram) - HEADER_SIZE} bytes follow")
-    payload = datagram[HEADER_SIZE:]
+    end = HEADER_SIZE + frag_len
+    payload = datagram[HEADER_SIZE:end]
     (crc,) = _CRC.unpack_from(datagram, _HEADER.size)
     if zlib.crc32(payload, zlib.crc32(datagram[: _HEADER.size])) != crc:
         raise ProtocolError("crc", "CRC-32 mismatch")
@@ -103,161 +183,8 @@ def decode_frame(datagram: bytes, *, max_fragment: int = DEFAULT_MAX_FRAGMENT, m
             raise ProtocolError("bad_length", f"single fragment of {frag_len} bytes, total {total}")
     elif not 1 <= frag_len <= total - (count - 1):
         raise ProtocolError("bad_length", f"last fragment of {frag_len} bytes, {count} of them, total {total}")
-    return Frame(kind, index, count, model, seq, total, payload)
-
-
-@dataclass
-class _Pending:
-    created: float
-    peer: Hashable
-    kind: int
-    model_id: int
-    frag_count: int
-    total_len: int
-    fragments: dict[int, bytes] = field(default_factory=dict)
-    fragment_size: int = 0  # F, known once a non-last fragment arrived
-    received: int = 0
-    echo: bool = False  # started by a fragment of a sequence completed moments ago: probably a duplicate
-
-
-class Reassembler:
-    """Reassembles fragments by (peer, seq) with bounded state.
-
-    At most ``max_pending_per_peer`` incomplete sequences per peer and ``max_pending`` in all, each of at
-    most ``max_total`` bytes, each dropped ``timeout_s`` after its first fragment arrived. Memory is
-    therefore bounded by ``max_pending * max_total`` bytes. Duplicate fragments are ignored; a fragment
-    that contradicts the others drops the whole sequence (ProtocolError "conflict"). A new sequence that
-    would exceed a cap is refused (ProtocolError "too_many_pending").
-
-    A completed sequence leaves no pending state, so a retransmission of the same seq is reassembled (and
-    answered) again. A late duplicate of a fragment of a completed sequence therefore starts an *echo*: a
-    partial sequence that would otherwise hold a slot until its timeout and lock a device out of the
-    per-peer cap. The keys completed in the last ``timeout_s`` are remembered (at most ``max_pending`` of
-    them), and when a cap is reached the oldest echo (of that peer for the per-peer cap) is evicted, and
-    counted in ``evicted``, before a new sequence is refused.
-    """
-
-    def __init__(
-        self, *, max_total: int, max_pending_per_peer: int = 4, max_pending: int = 256, timeout_s: float = 2.0
-    ) -> None:
-        if max_total < 0 or max_pending_per_peer < 1 or max_pending < 1 or timeout_s <= 0:
-            raise ValueError("Reassembler caps must be positive")
-        self.max_total = max_total
-        self.max_pending_per_peer = max_pending_per_peer
-        self.max_pending = max_pending
-        self.timeout_s = timeout_s
-        self._pending: dict[tuple[Hashable, int], _Pending] = {}
-        self._per_peer: dict[Hashable, int] = {}
-        self._completed: dict[tuple[Hashable, int], float] = {}  # key -> completion time, oldest first
-        self.evicted = 0
-
-    @property
-    def pending(self) -> int:
-        """Incomplete sequences held now."""
-        return len(self._pending)
-
-    def _drop(self, key: tuple[Hashable, int]) -> None:
-        state = self._pending.pop(key)
-        left = self._per_peer[state.peer] - 1
-        if left:
-            self._per_peer[state.peer] = left
-        else:
-            del self._per_peer[state.peer]
-
-    def expire(self, now: float) -> int:
-        """Drop the sequences whose first fragment is ``timeout_s`` or more old; return how many."""
-        stale = [key for key, state in self._pending.items() if now - state.created >= self.timeout_s]
-        for key in stale:
-            self._drop(key)
-        old = [key for key, done in self._completed.items() if now - done >= self.timeout_s]
-        for key in old:
-            del self._completed[key]
-        return len(stale)
-
-    def _evict_echo(self, peer: Hashable | None) -> bool:
-        """Drop the oldest echo sequence (of ``peer``, or of anyone for None); False if there is none."""
-        echoes = [(s.created, k) for k, s in self._pending.items() if s.echo and (peer is None or s.peer == peer)]
-        if not echoes:
-            return False
-        self._drop(min(echoes, key=lambda item: item[0])[1])
-        self.evicted += 1
-        return True
-
-    def _remember(self, key: tuple[Hashable, int], now: float) -> None:
-        self._completed.pop(key, None)
-        self._completed[key] = now
-        while len(self._completed) > self.max_pending:
-            del self._completed[next(iter(self._completed))]
-
-    def _conflict(self, key: tuple[Hashable, int], why: str) -> ProtocolError:
-        self._drop(key)
-        return ProtocolError("conflict", f"fragment contradicts sequence {key[1]}: {why}; sequence dropped")
-
-    def feed(self, peer: object, frame: Frame, now: float) -> bytes | None:
-        """Add one decoded fragment from ``peer``; return the whole payload when it completes the sequence."""
-        if frame.total_len > self.max_total:
-            raise ProtocolError("too_large", f"payload of {frame.total_len} bytes, more than {self.max_total}")
-        if frame.frag_count == 1:
-            if frame.frag_index != 0 or len(frame.payload) != frame.total_len:
-                raise ProtocolError("bad_length", "single fragment does not hold the whole payload")
-            return frame.payload
-        if not isinstance(peer, Hashable):
-            raise TypeError("peer must be hashable")
-        key = (peer, frame.seq)
-        state = self._pending.get(key)
-        if state is not None and now - state.created >= self.timeout_s:
-            self._drop(key)
-            state = None
-        if state is None:
-            if self._per_peer.get(peer, 0) >= self.max_pending_per_peer or len(self._pending) >= self.max_pending:
-                self.expire(now)
-            if self._per_peer.get(peer, 0) >= self.max_pending_per_peer and not self._evict_echo(peer):
-                raise ProtocolError("too_many_pending", f"peer has {self.max_pending_per_peer} pending sequences")
-            if len(self._pending) >= self.max_pending and not self._evict_echo(None):
-                raise ProtocolError("too_many_pending", f"{self.max_pending} sequences already pending")
-            done = self._completed.get(key)
-            state = _Pending(now, peer, frame.kind, frame.model_id, frame.frag_count, frame.total_len)
-            state.echo = done is not None and now - done < self.timeout_s
-            self._pending[key] = state
-            self._per_peer[peer] = self._per_peer.get(peer, 0) + 1
-        elif (frame.kind, frame.model_id, frame.frag_count, frame.total_len) != (
-            state.kind,
-            state.model_id,
-            state.frag_count,
-            state.total_len,
-        ):
-            raise self._conflict(key, "kind, model id, fragment count or total length differs")
-        if not 0 <= frame.frag_index < state.frag_count:
-            raise self._conflict(key, f"fragment index {frame.frag_index} of {state.frag_count}")
-        old = state.fragments.get(frame.frag_index)
-        if old is not None:
-            if old != frame.payload:
-                raise self._conflict(key, f"fragment {frame.frag_index} arrived twice with different bytes")
-            return None
-        last = frame.frag_index == state.frag_count - 1
-        size = len(frame.payload)
-        if not last:
-            if state.fragment_size == 0:
-                state.fragment_size = size
-            elif size != state.fragment_size:
-                raise self._conflict(key, "non-last fragments of different sizes")
-        if state.fragment_size:
-            full = state.fragment_size * (state.frag_count - 1)
-            last_part = state.fragments.get(state.frag_count - 1, frame.payload if last else None)
-            if not full < state.total_len <= full + state.fragment_size or (
-                last_part is not None and full + len(last_part) != state.total_len
-            ):
-                raise self._conflict(key, "fragment sizes do not add up to the total length")
-        state.fragments[frame.frag_index] = frame.payload
-        state.received += 1
-        if state.received < state.frag_count:
-            return None
-        self._drop(key)
-        self._remember(key, now)
-        payload = b"".join(state.fragments[i] for i in range(state.frag_count))
-        if len(payload) != state.total_len:  # unreachable after the checks above; kept as a guard
-            raise ProtocolError("conflict", "reassembled length differs from the total length")
-        return payload
+    tag = datagram[end:] if mac else None
+    return Frame(kind, index, count, model, seq, total, payload, device, deadline, tag, datagram[:end] if mac else b"")
 
 
 def model_id(meta: Mapping[str, object]) -> int:
@@ -288,3 +215,22 @@ def decode_reply(payload: bytes) -> np.ndarray:
     if not np.all(np.isfinite(logits)):
         raise ProtocolError("non_finite", "reply holds a NaN or infinite logit")
     return logits
+
+
+def encode_busy(reason: int = BUSY_OVERLOADED, retry_after_ms: int = 0) -> bytes:
+    """Busy payload: u8 reason (1 overloaded, 2 late; never 0), u16 the server's estimate in ms of when it could
+    take the request (0: none)."""
+    if not 1 <= reason <= 0xFF or not 0 <= retry_after_ms <= 0xFFFF:
+        raise ValueError(f"busy reason must be 1..255 and retry-after 0..65535, got {reason}, {retry_after_ms}")
+    return _BUSY.pack(reason, retry_after_ms)
+
+
+def decode_busy(payload: bytes) -> tuple[int, int]:
+    """(reason, retry-after ms) of a busy payload; ProtocolError ("bad_busy") unless it is 3 bytes, reason != 0."""
+    payload = bytes(payload)
+    if len(payload) != BUSY_PAYLOAD_SIZE:
+        raise ProtocolError("bad_busy", f"a busy payload has {BUSY_PAYLOAD_SIZE} bytes, got {len(payload)}")
+    reason, retry_after = _BUSY.unpack(payload)
+    if reason == 0:
+        raise ProtocolError("bad_busy", "busy reason 0")
+    return reason, retry_after

@@ -1,4 +1,4 @@
-"""The server's fast context decoder: the C decoder built for the host, called through ctypes.
+"""The server's fast context decoder and MAC: the C code built for the host, called through ctypes.
 
 :func:`native_status` finds the library (installed with the package, or built on first use into the
 user's cache folder when a C compiler is there) and says what is missing otherwise. The pure-Python
@@ -12,6 +12,7 @@ import ctypes
 import functools
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,7 +115,26 @@ def _load() -> tuple[ctypes.CDLL | None, NativeStatus]:
             ctypes.c_size_t,
             ctypes.POINTER(ctypes.c_size_t),
         ]
+        mac = lib.agilenn_siphash24
+        mac.restype = ctypes.c_uint64
+        mac.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_size_t]
         return lib, NativeStatus(path, "")
+
+
+def native_siphash24() -> Callable[[bytes, bytes], int] | None:
+    """SipHash-2-4 from the compiled library (runtime_c/offload/agilenn_siphash.c), or None without it."""
+    lib = _load()[0]
+    if lib is None:
+        return None
+    fn = lib.agilenn_siphash24
+
+    def siphash24(key: bytes, message: bytes) -> int:
+        if len(key) != 16:
+            raise ValueError(f"a SipHash key has 16 bytes, got {len(key)}")
+        message = bytes(message)
+        return int(fn(bytes(key), message, len(message)))
+
+    return siphash24
 
 
 def native_status() -> NativeStatus:

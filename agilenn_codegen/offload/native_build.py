@@ -1,8 +1,9 @@
 """How the server's fast decoder is built: one C compiler call, from the package's own C sources.
 
-The shared library holds the context decoder (``agilenn_codegen/offload/native/``) and the device's
+The shared library holds the context decoder (``agilenn_codegen/offload/native/``), the device's
 context encoder (``runtime_c/offload/agilenn_context_encode*.c``, which the decoder uses to check that
-a body is canonical). Its file name carries a digest of those sources, so a library built from other
+a body is canonical) and the device's SipHash-2-4 (``runtime_c/offload/agilenn_siphash.c``, the MAC of
+authenticated frames). Its file name carries a digest of those sources, so a library built from other
 sources is never loaded. It is built at install time by the hatchling hook (``hatch_build.py``), or
 on first use into the user's cache folder; ``python -m agilenn_codegen.offload.native_build`` builds it
 by hand.
@@ -43,7 +44,7 @@ def source_files(runtime: Path | None = None) -> list[Path]:
     """The C files the library is compiled from, and the headers they include (for the digest)."""
     runtime = runtime or runtime_dir()
     offload = runtime / "offload"
-    files = sorted(offload.glob("agilenn_context_encode*.c"))
+    files = [*sorted(offload.glob("agilenn_context_encode*.c")), offload / "agilenn_siphash.c"]
     files += [offload / "agilenn_context_internal.h", offload / "agilenn_offload.h"]
     files += [runtime / "common" / "agilenn_types.h"]
     files += sorted(NATIVE_SOURCE_DIR.glob("*.[ch]"))

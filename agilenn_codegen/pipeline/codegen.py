@@ -25,7 +25,7 @@ from agilenn_codegen.compiler.library_name import choose_library_name
 from agilenn_codegen.compiler.manifest import check_fit
 from agilenn_codegen.compiler.pixels import from_agilenn_meta
 from agilenn_codegen.errors import UserError
-from agilenn_codegen.offload import DEFAULT_MAX_FRAGMENT, HEADER_SIZE, lzw_dictionary_bytes
+from agilenn_codegen.offload import DEFAULT_MAX_FRAGMENT, HEADER_SIZE, KEY_SIZE, MAC_SIZE, lzw_dictionary_bytes
 from agilenn_codegen.pipeline.coder_tables import context_tables_c
 from agilenn_codegen.pipeline.device_model import int8_device_model
 from agilenn_codegen.pipeline.exported import ExportedModel
@@ -49,6 +49,7 @@ class PipelineLibrary:
     max_fragment: int
     manifest: dict
     runner_source: Path
+    auth: bool = False  # requests and replies carry SipHash-2-4 tags (codegen --auth)
 
     @property
     def name(self) -> str:
@@ -116,6 +117,7 @@ def generate_pipeline(
     max_fragment: int = DEFAULT_MAX_FRAGMENT,
     allow_overflow: bool = False,
     kernels: str = "fast",
+    auth: bool = False,
 ) -> PipelineLibrary:
     lib_name = pipeline_library_name(exported, name)
     check_coder(exported, coder, lzw_bits)
@@ -132,7 +134,8 @@ def generate_pipeline(
     image_size = int(np.prod(exported.input_shape))
     feature_size = exported.feature_size
     payload_max = payload_max_bytes(feature_size, exported.alphabet)
-    frame_max = HEADER_SIZE + min(max_fragment, max(payload_max, 2 + 4 * exported.num_classes))
+    tag = MAC_SIZE if auth else 0
+    frame_max = HEADER_SIZE + min(max_fragment, max(payload_max, 2 + 4 * exported.num_classes)) + tag
     assert graph.memory is not None
     fixed_ram = (
         graph.memory.arena_bytes + feature_size + payload_max + frame_max + 4 * exported.num_classes + 4 * image_size
@@ -149,6 +152,7 @@ def generate_pipeline(
         "lzw_state": lzw_dictionary_bytes(bits) if bits else 0,
         "context_line": line_bytes,
         "frame (infer)": frame_max,
+        "auth (key, request tag)": KEY_SIZE + MAC_SIZE if auth else 0,
         "local_logits": 4 * exported.num_classes,
         "image (caller)": 4 * image_size,
     }
@@ -197,6 +201,7 @@ def generate_pipeline(
         "alpha": exported.alpha,
         "alpha_literal": c_float(exported.alpha),
         "pixels": "pixel_entry" in network.manifest,
+        "auth": auth,
     }
     env = environment()
     for template, filename in (
@@ -230,10 +235,13 @@ def generate_pipeline(
         "context_tables_bytes": exported.coder.table_bytes() if context and exported.coder else 0,
         "lzw_bits": bits,
         "max_fragment": max_fragment,
+        "auth": auth,
         "buffers": buffers,
         "ram_bytes_total": manifest["totals"]["ram_bytes_needed"] + pipeline_ram,
         "int8_device_model": "model/device_int8.onnx",
         "remote_model": "model/remote.onnx",
     }
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-    return PipelineLibrary(network, graph, exported, int8, tables[0], coder, bits, max_fragment, manifest, runner)
+    return PipelineLibrary(
+        network, graph, exported, int8, tables[0], coder, bits, max_fragment, manifest, runner, auth=auth
+    )

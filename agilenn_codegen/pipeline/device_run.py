@@ -9,8 +9,10 @@ pipeline's.
 from __future__ import annotations
 
 import json
+import os
 import struct
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +35,55 @@ class LibraryInfo:
     @property
     def num_classes(self) -> int:
         return self.exported.num_classes
+
+    @property
+    def auth(self) -> bool:
+        """Whether the library tags its requests (codegen --auth) and needs a provisioned key."""
+        return bool(self.manifest["agilenn"].get("auth", False))
+
+
+@dataclass(frozen=True)
+class DeviceIdentity:
+    """What a runner provisions into an authenticated library: its device id and key (from a key file)."""
+
+    device_id: int
+    key: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """How a run's requests are framed: the deadline (the timeout), the first sequence number, the identity."""
+
+    timeout_ms: int
+    first_seq: int = 1
+    identity: DeviceIdentity | None = None
+
+    @property
+    def device_id(self) -> int:
+        return self.identity.device_id if self.identity else 0
+
+    @property
+    def key(self) -> bytes | None:
+        return self.identity.key if self.identity else None
+
+
+def check_identity(lib: LibraryInfo, identity: DeviceIdentity | None) -> None:
+    """An authenticated library needs an identity, and only it takes one (UserError naming the fix)."""
+    if lib.auth and identity is None:
+        raise UserError(
+            f"{lib.folder}: the library authenticates its requests (codegen --auth); give the device its key with "
+            "--keys KEYS.json --device-id N"
+        )
+    if identity is not None and not lib.auth:
+        raise UserError(f"{lib.folder}: --keys/--device-id: the library was generated without --auth")
+
+
+def default_first_seq(lib: LibraryInfo) -> int:
+    """1, or for an authenticated library the time in milliseconds (mod 2^32), so that a later run of the same
+    device id never repeats an earlier run's sequence numbers (the server would refuse them as replays)."""
+    if not lib.auth:
+        return 1
+    return max(1, (time.time_ns() // 1_000_000) & 0xFFFFFFFF)
 
 
 def load_library(folder: Path) -> LibraryInfo:
@@ -102,7 +153,9 @@ def build_host_runner(lib: LibraryInfo, *, sanitize: bool = False) -> Path:
     )
 
 
-def probe_server(lib: LibraryInfo, server: tuple[str, int], timeout_ms: int) -> None:
+def probe_server(
+    lib: LibraryInfo, server: tuple[str, int], timeout_ms: int, identity: DeviceIdentity | None = None
+) -> None:
     """Send one request (all symbols 0) and wait for a valid reply; a UserError when none comes.
 
     `agilenn device` runs this before its images, so that a missing or wrong server is reported
@@ -112,7 +165,7 @@ def probe_server(lib: LibraryInfo, server: tuple[str, int], timeout_ms: int) -> 
 
     info = lib.manifest["agilenn"]
     wait_ms = max(timeout_ms, 1000)
-    payload = encode_payload(np.zeros(lib.exported.feature_size, np.uint8), lib.exported.num_centroids, 0)
+    payload = encode_payload(np.zeros(lib.exported.feature_size, np.uint8), lib.exported.alphabet, 0)
     where = f"{server[0]}:{server[1]}"
     ignored: dict[str, int] = {}
     try:
@@ -122,9 +175,12 @@ def probe_server(lib: LibraryInfo, server: tuple[str, int], timeout_ms: int) -> 
             wait_ms / 1000,
             max_fragment=int(info["max_fragment"]),
             num_classes=lib.num_classes,
+            device_id=identity.device_id if identity else 0,
+            key=identity.key if identity else None,
         ) as client:
             try:
-                if client.infer(0, payload) is not None:
+                probe_seq = (default_first_seq(lib) - 1) & 0xFFFFFFFF if identity else 0
+                if client.infer(probe_seq, payload) is not None or client.stats.busy:
                     return
             finally:
                 ignored = dict(client.stats.ignored)
@@ -134,12 +190,14 @@ def probe_server(lib: LibraryInfo, server: tuple[str, int], timeout_ms: int) -> 
         raise UserError(f"--server {where}: cannot send to it ({exc.strerror or exc})") from None
     if ignored.get("wrong_model"):
         why = "a server answered, but for another model"
+    elif identity is not None and not ignored:
+        why = "no reply at all (a server without --auth-keys, or without this device's key, answers nothing)"
     elif ignored.get("unreachable"):
         why = "nothing listens on that port"
     elif ignored:
         why = "only invalid replies came (" + ", ".join(f"{k} x{v}" for k, v in sorted(ignored.items())) + ")"
     else:
-        why = "no reply at all"
+        why = "no reply at all (nothing answers, or a server that authenticates devices refuses untagged requests)"
     raise UserError(
         f"no AgileNN server answered at {where} within {wait_ms} ms: {why} (probe request for model id "
         f"0x{lib.exported.model_id:08x}, from {lib.folder})",
@@ -159,17 +217,19 @@ class DeviceResults:
     wait_ms: np.ndarray
     logits: np.ndarray
     rejected: np.ndarray  # replies the C refused while waiting for this image's answer
+    busy: np.ndarray  # valid busy replies it took (then it answered locally at once)
     frames: list[list[bytes]] = field(default_factory=list)
+    settings: RunSettings | None = None
 
 
 def read_records(path: Path, count: int, classes: int) -> DeviceResults:
     """The per-image records a runner writes (host runner and firmware share the format)."""
-    record = struct.Struct(f"<iiIIIff{classes}fI")
+    record = struct.Struct(f"<iiIIIff{classes}fII")
     raw = path.read_bytes()
     if len(raw) != record.size * count:
         raise ToolError(f"{path.name}: {len(raw)} bytes of results, expected {record.size * count}")
     table = np.asarray([record.unpack_from(raw, i * record.size) for i in range(count)], np.float64)
-    table = table.reshape(count, 8 + classes)
+    table = table.reshape(count, 9 + classes)
     ints = table[:, :5].astype(np.int64)
     return DeviceResults(
         predicted=ints[:, 0],
@@ -180,9 +240,10 @@ def read_records(path: Path, count: int, classes: int) -> DeviceResults:
         device_ms=table[:, 5].astype(np.float32),
         wait_ms=table[:, 6].astype(np.float32),
         logits=np.frombuffer(
-            b"".join(raw[i * record.size + 28 : (i + 1) * record.size - 4] for i in range(count)), np.float32
+            b"".join(raw[i * record.size + 28 : (i + 1) * record.size - 8] for i in range(count)), np.float32
         ).reshape(count, classes),
-        rejected=table[:, -1].astype(np.int64),
+        rejected=table[:, -2].astype(np.int64),
+        busy=table[:, -1].astype(np.int64),
     )
 
 
@@ -222,6 +283,8 @@ class DeviceReport:
     coder: str
     lzw_bits: int
     rejected_replies: int  # replies the generated C refused (malformed, forged, stale, non-finite logits)
+    busy_replies: int = 0  # valid busy replies (the server was overloaded; answered locally at once)
+    authenticated: bool = False
 
     def to_json(self) -> dict:
         return dict(self.__dict__)
@@ -235,7 +298,14 @@ def run_device(
     *,
     timeout_ms: int = 500,
     sanitize: bool = False,
+    identity: DeviceIdentity | None = None,
+    first_seq: int | None = None,
 ) -> tuple[DeviceReport, DeviceResults]:
+    """Run `images` through the host build of the library against `server`; with `identity` (an authenticated
+    library) the runner provisions that device id and key. Sequence numbers start at `first_seq`
+    (default: :func:`default_first_seq`)."""
+    check_identity(lib, identity)
+    settings = RunSettings(timeout_ms, default_first_seq(lib) if first_seq is None else first_seq, identity)
     if tuple(images.shape[1:]) != tuple(lib.exported.input_shape):
         raise UserError(
             f"the test images have shape {list(images.shape[1:])} but {lib.name} takes "
@@ -248,10 +318,16 @@ def run_device(
     with (work / "images.bin").open("wb") as f:
         f.write(struct.pack("<II", count, int(np.prod(lib.exported.input_shape))))
         f.write(np.ascontiguousarray(images, np.float32).tobytes())
+    key_file = work / "key.bin"
+    key_file.unlink(missing_ok=True)
+    if identity is not None:  # the runner reads it at start; removed again after the run
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(struct.pack("<I", identity.device_id) + identity.key)
     limit = 60 + count * (timeout_ms / 1000 + 0.5)
     try:
         result = subprocess.run(
-            [str(exe), server[0], str(server[1]), str(timeout_ms)],
+            [str(exe), server[0], str(server[1]), str(timeout_ms), str(settings.first_seq)],
             cwd=work,
             capture_output=True,
             text=True,
@@ -259,11 +335,14 @@ def run_device(
         )
     except subprocess.TimeoutExpired:
         raise ToolError(f"the device runner did not finish within {limit:.0f} s") from None
+    finally:
+        key_file.unlink(missing_ok=True)
     if result.returncode != 0:
         raise ToolError(
             f"the device runner failed (exit {result.returncode}): {(result.stdout + result.stderr)[-2000:]}"
         )
     res = _read_results(work, count, lib.num_classes)
+    res.settings = settings
     return compare_results(lib, images, labels, res), res
 
 
@@ -285,6 +364,7 @@ def compare_results(lib: LibraryInfo, images: np.ndarray, labels: np.ndarray, re
     count = images.shape[0]
     info = lib.manifest["agilenn"]
     reference = reference_pipeline(lib)
+    settings = res.settings or RunSettings(0)
     from agilenn_codegen.reference import ort_session
 
     remote = ort_session(lib.exported.remote_onnx)
@@ -292,7 +372,15 @@ def compare_results(lib: LibraryInfo, images: np.ndarray, labels: np.ndarray, re
     frames_equal = predictions_equal = logits_equal = correct_local = correct_remote = correct_python = 0
     for i in range(count):
         step = reference.device(images[i])
-        frames_equal += int(reference.frames(i + 1, step.payload) == res.frames[i])
+        seq = (settings.first_seq + i) & 0xFFFFFFFF
+        expected_frames = reference.frames(
+            seq,
+            step.payload,
+            deadline_ms=min(settings.timeout_ms, 0xFFFF),
+            device_id=settings.device_id,
+            key=settings.key,
+        )
+        frames_equal += int(expected_frames == res.frames[i])
         remote_logits = remote.run(None, {remote_input: reference.remote_input(step.symbols)})[0].reshape(-1)
         combined = combine(step.local_logits, remote_logits, lib.exported.alpha)
         python_final = argmax_first(combined)
@@ -324,4 +412,6 @@ def compare_results(lib: LibraryInfo, images: np.ndarray, labels: np.ndarray, re
         coder=str(info.get("coder", "lzw")),
         lzw_bits=int(info["lzw_bits"]),
         rejected_replies=int(res.rejected.sum()),
+        busy_replies=int(res.busy.sum()),
+        authenticated=settings.identity is not None,
     )

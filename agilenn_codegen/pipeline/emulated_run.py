@@ -20,10 +20,14 @@ import numpy as np
 from agilenn_codegen.compiler.codegen import environment
 from agilenn_codegen.errors import ToolError, UserError
 from agilenn_codegen.pipeline.device_run import (
+    DeviceIdentity,
     DeviceReport,
     DeviceResults,
     LibraryInfo,
+    RunSettings,
+    check_identity,
     compare_results,
+    default_first_seq,
     library_build_inputs,
     read_records,
 )
@@ -34,6 +38,7 @@ DEFAULT_TARGET = "stm32f746"
 # qemu machines whose UART0 is a CMSDK APB UART at 0x40004000 (the port's default base)
 UART_MACHINES = ("mps2-an385", "mps2-an386", "mps2-an500")
 CONNECT_TIMEOUT_S = 30.0
+SEQ_OFFSET = 20  # the sequence number's place in a frame header (docs/offload-protocol.md section 3)
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,7 @@ def render_firmware(lib: LibraryInfo) -> Path:
         "NAME": lib.name.upper(),
         "num_classes": lib.num_classes,
         "image_size": int(np.prod(lib.exported.input_shape)),
+        "auth": lib.auth,
     }
     out = lib.folder / "firmware" / "device_main.c"
     out.parent.mkdir(exist_ok=True)
@@ -89,14 +95,15 @@ def build_firmware(lib: LibraryInfo, target: Target) -> Path:
     return build_program(target, sources, includes, main.parent / "build", output_name="device_firmware")
 
 
-def frames_by_image(frames: list[bytes], count: int) -> list[list[bytes]]:
-    """The bridge's frames grouped by sequence number: image i was sent as sequence i + 1."""
+def frames_by_image(frames: list[bytes], count: int, first_seq: int = 1) -> list[list[bytes]]:
+    """The bridge's frames grouped by sequence number: image i was sent as sequence first_seq + i."""
     grouped: list[list[bytes]] = [[] for _ in range(count)]
     for frame in frames:
-        if len(frame) >= 18:
-            (sequence,) = struct.unpack_from("<I", frame, 14)
-            if 1 <= sequence <= count:
-                grouped[sequence - 1].append(frame)
+        if len(frame) >= SEQ_OFFSET + 4:
+            (sequence,) = struct.unpack_from("<I", frame, SEQ_OFFSET)
+            index = (sequence - first_seq) & 0xFFFFFFFF
+            if index < count:
+                grouped[index].append(frame)
     return grouped
 
 
@@ -109,32 +116,45 @@ def run_emulated(
     timeout_ms: int = 500,
     target: str | None = None,
     line_noise: bytes = b"",
+    identity: DeviceIdentity | None = None,
+    first_seq: int | None = None,
 ) -> EmulatedRun:
     """Run the images through the firmware on qemu, its UART bridged to the UDP server at `server`
-    (`line_noise`: bytes the bridge writes before every reply, for tests of the device's resync)."""
+    (`line_noise`: bytes the bridge writes before every reply, for tests of the device's resync). An
+    authenticated library gets `identity` through params.bin at run time."""
+    check_identity(lib, identity)
+    settings = RunSettings(timeout_ms, default_first_seq(lib) if first_seq is None else first_seq, identity)
     board = emulated_target(lib, target)
     check_toolchain(board)
     elf = build_firmware(lib, board)
     work = lib.folder / "firmware" / "run"
     work.mkdir(parents=True, exist_ok=True)
     count = images.shape[0]
-    (work / "params.bin").write_bytes(struct.pack("<I", timeout_ms))
+    params = struct.pack("<II", timeout_ms, settings.first_seq)
+    if identity is not None:
+        params += struct.pack("<I", identity.device_id) + identity.key
+    (work / "params.bin").write_bytes(params)
     with (work / "images.bin").open("wb") as f:
         f.write(struct.pack("<II", count, int(np.prod(lib.exported.input_shape))))
         f.write(np.ascontiguousarray(images, np.float32).tobytes())
     (work / "results.bin").unlink(missing_ok=True)
     limit = 120 + count * (timeout_ms / 1000 + 5)
-    with UartBridge(server, line_noise=line_noise) as bridge:
-        cmd = qemu_command(board, elf, *bridge.serial_option())
-        try:
-            result = subprocess.run(cmd, cwd=work, stdin=subprocess.DEVNULL, capture_output=True, timeout=limit)
-        except subprocess.TimeoutExpired:
-            raise ToolError(f"the emulated firmware did not finish within {limit:.0f} s") from None
+    try:
+        with UartBridge(server, line_noise=line_noise) as bridge:
+            cmd = qemu_command(board, elf, *bridge.serial_option())
+            try:
+                result = subprocess.run(cmd, cwd=work, stdin=subprocess.DEVNULL, capture_output=True, timeout=limit)
+            except subprocess.TimeoutExpired:
+                raise ToolError(f"the emulated firmware did not finish within {limit:.0f} s") from None
+    finally:
+        if identity is not None:
+            (work / "params.bin").unlink(missing_ok=True)  # the key does not stay on disk
     if result.returncode != 0:
         output = (result.stdout + result.stderr).decode(errors="replace")[-2000:]
         raise ToolError(f"the emulated firmware failed (exit {result.returncode}): {output}")
     res = read_records(work / "results.bin", count, lib.num_classes)
-    res.frames = frames_by_image(bridge.frames, count)
+    res.frames = frames_by_image(bridge.frames, count, settings.first_seq)
+    res.settings = settings
     with (work / "frames.bin").open("wb") as f:  # every frame the bridge forwarded, as the host runner writes
         for frame in bridge.frames:
             f.write(struct.pack("<I", len(frame)) + frame)

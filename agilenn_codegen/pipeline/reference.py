@@ -13,14 +13,17 @@ from pathlib import Path
 import numpy as np
 
 from agilenn_codegen.offload import (
+    KIND_BUSY,
     KIND_REPLY,
     KIND_REQUEST,
     ContextCodec,
     ProtocolError,
+    decode_busy,
     decode_frame,
     decode_reply,
     encode_frames,
     encode_payload,
+    frame_tag_ok,
 )
 from agilenn_codegen.pipeline.exported import ExportedModel
 from agilenn_codegen.pipeline.symbols import features_to_symbols
@@ -79,24 +82,60 @@ def combine(local: np.ndarray, remote: np.ndarray, alpha: float) -> np.ndarray:
     return (a * local.astype(np.float32) + (np.float32(1.0) - a) * remote.astype(np.float32)).astype(np.float32)
 
 
-def check_reply(reply: bytes, model_id: int, seq: int, num_classes: int) -> np.ndarray:
-    """The remote logits of `reply` if the device's `<name>_finish` accepts it, else ProtocolError (with the reason).
+@dataclass(frozen=True)
+class Answer:
+    """A reply the device takes: remote logits, or a busy reply (then it answers locally at once)."""
 
-    The device takes a reply only as one whole frame (fragment 0 of 1) of kind reply, for its model and its
-    current sequence number, with a matching CRC, `num_classes` logits and every logit finite."""
+    logits: np.ndarray | None  # None for a busy reply
+    busy_reason: int = 0
+
+    @property
+    def busy(self) -> bool:
+        return self.logits is None
+
+
+def check_reply(
+    reply: bytes,
+    model_id: int,
+    seq: int,
+    num_classes: int,
+    *,
+    device_id: int = 0,
+    key: bytes | None = None,
+    request_tag: bytes | None = None,
+) -> Answer:
+    """What the device's `<name>_finish` does with `reply`: an :class:`Answer` if it takes it, else ProtocolError
+    (with the reason).
+
+    The device takes a reply only as one whole frame (fragment 0 of 1) of kind reply or busy, for its model, its
+    device id and its current sequence number, with deadline 0, a matching CRC, a tag exactly when it has a key
+    (valid under that key, covering `request_tag`, the tag of the request's fragment 0), and a well-formed
+    payload: `num_classes` logits, every one finite, or a busy payload (3 bytes, reason not 0)."""
     frame = decode_frame(reply, max_fragment=0xFFFF, max_total=0xFFFF)
-    if frame.kind != KIND_REPLY:
+    if frame.kind not in (KIND_REPLY, KIND_BUSY):
         raise ProtocolError("wrong_kind", "not a reply")
+    if (frame.tag is None) != (key is None):
+        reason = "tag_missing" if key is not None else "unexpected_tag"
+        raise ProtocolError(reason, "the frame's tag flag differs from the device's")
+    if frame.deadline_ms != 0:
+        raise ProtocolError("bad_header", f"a reply with deadline {frame.deadline_ms}")
     if frame.model_id != model_id:
         raise ProtocolError("wrong_model", f"model id 0x{frame.model_id:08x}, expected 0x{model_id:08x}")
+    if frame.device_id != device_id:
+        raise ProtocolError("wrong_device", f"device id {frame.device_id}, expected {device_id}")
     if frame.seq != seq:
         raise ProtocolError("stale", f"sequence number {frame.seq}, expected {seq}")
     if frame.frag_count != 1:
         raise ProtocolError("fragmented", f"a reply in {frame.frag_count} fragments; the device takes one frame")
+    if key is not None and not frame_tag_ok(frame, key, request_tag):
+        raise ProtocolError("bad_tag", "the tag is not the device key's")
+    if frame.kind == KIND_BUSY:
+        reason, _ = decode_busy(frame.payload)
+        return Answer(None, reason)
     logits = decode_reply(frame.payload)
     if logits.size != num_classes:
         raise ProtocolError("wrong_classes", f"{logits.size} logits, expected {num_classes}")
-    return logits
+    return Answer(logits)
 
 
 def argmax_first(logits: np.ndarray) -> int:
@@ -141,8 +180,20 @@ class ReferencePipeline:
         payload = encode_payload(symbols, self.exported.alphabet, self.max_bits, context=self.context)
         return DeviceStep(local, symbols, payload)
 
-    def frames(self, seq: int, payload: bytes) -> list[bytes]:
-        return encode_frames(KIND_REQUEST, self.exported.model_id, seq, payload, self.max_fragment)
+    def frames(
+        self, seq: int, payload: bytes, *, deadline_ms: int = 0, device_id: int = 0, key: bytes | None = None
+    ) -> list[bytes]:
+        """The request's frames as the device sends them (with its timeout as deadline, its id and key)."""
+        return encode_frames(
+            KIND_REQUEST,
+            self.exported.model_id,
+            seq,
+            payload,
+            self.max_fragment,
+            device_id=device_id,
+            deadline_ms=deadline_ms,
+            key=key,
+        )
 
     def remote_input(self, symbols: np.ndarray) -> np.ndarray:
         values = np.asarray(self.exported.symbol_values, np.float32)

@@ -2,7 +2,8 @@
 
 qemu connects the emulated board's UART to a TCP socket (``-serial tcp:127.0.0.1:PORT``); the
 bridge listens on that port, cuts the stream into frames (docs/offload-protocol.md, section 3: the
-magic ``AGNN``, the 28-byte header, the fragment length in bytes 18..19) and sends each frame as one
+magic ``AGNN``, the 36-byte header, the fragment length in bytes 26..27, and the 8-byte tag when the
+flags in byte 6 say so) and sends each frame as one
 UDP datagram to the server (or to a LossyProxy in front of it). Every datagram that comes back is
 written to the stream as it is; the firmware cuts it out the same way.
 
@@ -21,10 +22,11 @@ import threading
 from dataclasses import asdict, dataclass
 from types import TracebackType
 
-from agilenn_codegen.offload import HEADER_SIZE
+from agilenn_codegen.offload import FLAG_MAC, HEADER_SIZE, MAC_SIZE
 
 MAGIC = b"AGNN"
-LENGTH_OFFSET = 18
+FLAGS_OFFSET = 6
+LENGTH_OFFSET = 26
 RECV_SIZE = 65536
 POLL_S = 0.05
 
@@ -68,6 +70,8 @@ class FrameSplitter:
             if len(buf) < HEADER_SIZE:
                 return frames
             (length,) = struct.unpack_from("<H", buf, LENGTH_OFFSET)
+            if buf[FLAGS_OFFSET] & FLAG_MAC:
+                length += MAC_SIZE
             if len(buf) < HEADER_SIZE + length:
                 return frames
             frames.append(bytes(buf[: HEADER_SIZE + length]))

@@ -1,10 +1,12 @@
-"""The asyncio UDP server: datagrams in, micro-batched onnxruntime inference, reply frames out.
+"""The UDP server: datagrams in, fair deadline-aware queue, micro-batched onnxruntime inference, replies out.
 
-The event loop only checks frames and reassembles (cheap, bounded); complete requests go into a
-bounded queue. One batching task takes the first queued request, waits up to `batch_wait_ms` for
-more (at most `batch_max`), and hands the batch to a single worker thread that decodes the
-payloads, runs remote.onnx once for the batch and builds the reply frames. Replies are sent from
-the event loop. Nothing a peer sends can stop the server: every failure is counted, and an
+The event loop reads the socket (with the kernel's arrival timestamp of each datagram) and does
+everything cheap: the frame checks, the device's tag, the replay window, reassembly, the admission
+decision against the request's deadline (a busy reply at once when the backlog would miss it) and the
+payload's decoding (the compiled C decoder), so that only valid requests that can be answered in time
+are queued. One inference thread takes batches from the :class:`~agilenn_codegen.server.scheduler.FairScheduler`
+(round-robin between sources), runs remote.onnx once per batch and sends the replies itself, never after
+a request's deadline. Nothing a peer sends can stop the server: every failure is counted, and an
 unexpected exception is logged once per type and counted as "internal".
 """
 
@@ -14,32 +16,40 @@ import asyncio
 import contextlib
 import logging
 import socket
+import threading
 import time
-from collections.abc import Hashable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from agilenn_codegen.errors import UserError
 from agilenn_codegen.offload import (
+    BUSY_LATE,
+    BUSY_OVERLOADED,
     DEFAULT_MAX_FRAGMENT,
     HEADER_SIZE,
+    KIND_BUSY,
     KIND_REPLY,
+    MAC_SIZE,
     ProtocolError,
+    encode_busy,
     encode_frames,
     encode_reply,
 )
+from agilenn_codegen.offload.replay import DEFAULT_WINDOW
+from agilenn_codegen.server import timestamps
 from agilenn_codegen.server.decoder import Request, RequestDecoder, RequestError, decode_request
 from agilenn_codegen.server.model import ServedModel
+from agilenn_codegen.server.scheduler import Batch, FairScheduler
 from agilenn_codegen.server.stats import ServerStats
 
 log = logging.getLogger("agilenn.server")
 
 MAX_UDP_PAYLOAD = 65507
 RECV_BUFFER_BYTES = 1 << 20
+READS_PER_WAKEUP = 256  # datagrams read in one event-loop callback before other callbacks get a turn
 
 
 @dataclass(frozen=True)
@@ -48,13 +58,21 @@ class ServerOptions:
 
     batch_max: int = 8
     batch_wait_ms: float = 2.0
-    max_datagram: int = HEADER_SIZE + DEFAULT_MAX_FRAGMENT
+    max_datagram: int = HEADER_SIZE + DEFAULT_MAX_FRAGMENT + MAC_SIZE
     reassembly_timeout_s: float = 2.0
     max_pending_per_peer: int = 4
     max_pending: int = 256
     max_queue: int = 1024
+    max_queue_bytes: int = 64 << 20
+    max_queue_per_source: int = 16
+    max_wait_ms: float = 200.0
+    default_deadline_ms: int = 1000
+    deadline_margin_ms: float = 5.0
+    replay_window: int = DEFAULT_WINDOW
+    max_devices: int = 65536
     threads: int = 1
     check_batching: bool = True
+    reuse_port: bool = False  # SO_REUSEPORT: several worker processes share the port
 
     def validate(self) -> None:
         """Raise UserError for values the server cannot work with."""
@@ -62,37 +80,38 @@ class ServerOptions:
             raise UserError(f"--batch-max must be at least 1, got {self.batch_max}")
         if not 0 <= self.batch_wait_ms <= 1000:
             raise UserError(f"--batch-wait-ms must be in [0, 1000], got {self.batch_wait_ms}")
-        if not HEADER_SIZE + 1 <= self.max_datagram <= MAX_UDP_PAYLOAD:
-            low = HEADER_SIZE + 1
+        low = HEADER_SIZE + MAC_SIZE + 1
+        if not low <= self.max_datagram <= MAX_UDP_PAYLOAD:
             raise UserError(f"--max-datagram must be in [{low}, {MAX_UDP_PAYLOAD}], got {self.max_datagram}")
         if self.reassembly_timeout_s <= 0 or self.max_pending_per_peer < 1 or self.max_pending < 1:
             raise UserError("reassembly timeout and pending caps must be positive")
-        if self.max_queue < 1 or self.threads < 1:
-            raise UserError("queue size and thread count must be positive")
+        if self.max_queue < 1 or self.max_queue_bytes < 1 or self.max_queue_per_source < 1 or self.threads < 1:
+            raise UserError("queue caps and thread count must be positive")
+        if not 0 < self.max_wait_ms <= 60_000:
+            raise UserError(f"--max-wait-ms must be in (0, 60000], got {self.max_wait_ms}")
+        if not 1 <= self.default_deadline_ms <= 0xFFFF:
+            raise UserError(f"--deadline-ms must be in 1..65535, got {self.default_deadline_ms}")
+        if not 0 <= self.deadline_margin_ms < 1000:
+            raise UserError(f"--deadline-margin-ms must be in [0, 1000), got {self.deadline_margin_ms}")
+        if not 1 <= self.replay_window <= 4096 or self.max_devices < 1:
+            raise UserError("--replay-window must be in 1..4096 and --max-devices positive")
 
     @property
     def max_fragment(self) -> int:
-        """Largest fragment payload accepted and sent (replies use the same limit)."""
-        return self.max_datagram - HEADER_SIZE
+        """Largest fragment payload accepted and sent (replies use the same limit; room is kept for a tag)."""
+        return self.max_datagram - HEADER_SIZE - MAC_SIZE
 
 
-class _Protocol(asyncio.DatagramProtocol):
-    """Glue between asyncio's datagram transport and :class:`OffloadServer`."""
-
-    def __init__(self, server: OffloadServer) -> None:
-        self.server = server
-
-    def datagram_received(self, data: bytes, addr: Any) -> None:
-        self.server.on_datagram(data, addr)
-
-    def error_received(self, exc: Exception) -> None:
-        self.server.stats.drop("socket_error")
+def _arrival(ancillary: list[tuple[int, int, bytes]], mono_minus_real: float, mono_now: float) -> float:
+    """The datagram's arrival on the monotonic clock, from the kernel's timestamp (on the wall clock)."""
+    wall = timestamps.wall_time(ancillary)
+    return mono_now if wall is None else min(mono_now, wall + mono_minus_real)
 
 
 class OffloadServer:
     """State of one running server; create it with :func:`start_server`."""
 
-    def __init__(self, model: ServedModel, options: ServerOptions) -> None:
+    def __init__(self, model: ServedModel, options: ServerOptions, keys: Mapping[int, bytes] | None = None) -> None:
         self.model = model
         self.options = options
         self.stats = ServerStats()
@@ -104,150 +123,229 @@ class OffloadServer:
             reassembly_timeout_s=options.reassembly_timeout_s,
             max_pending_per_peer=options.max_pending_per_peer,
             max_pending=options.max_pending,
+            keys=keys,
+            default_deadline_ms=options.default_deadline_ms,
+            deadline_margin_ms=options.deadline_margin_ms,
+            replay_window=options.replay_window,
+            max_devices=options.max_devices,
         )
         self.batch_max = options.batch_max if model.batch_ok else 1
         self.batch_wait_s = options.batch_wait_ms / 1e3 if self.batch_max > 1 else 0.0
-        self.queue: asyncio.Queue[Request] = asyncio.Queue(maxsize=options.max_queue)
-        self.transport: asyncio.DatagramTransport | None = None
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="agilenn-infer")
+        self.scheduler = FairScheduler(
+            max_requests=options.max_queue,
+            max_bytes=options.max_queue_bytes,
+            max_per_source=options.max_queue_per_source,
+            max_wait_s=options.max_wait_ms / 1e3,
+        )
+        self.sock: socket.socket | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._worker: threading.Thread | None = None
+        self._running = False
         self._tasks: list[asyncio.Task[None]] = []
         self._logged: set[str] = set()
+        self._log_lock = threading.Lock()
+
+    @property
+    def authenticated(self) -> bool:
+        """Whether the server checks device tags."""
+        return self.decoder.authenticated
 
     # ---- event-loop side ------------------------------------------------------------------
-    def on_datagram(self, data: bytes, addr: Hashable) -> None:
-        """Check one datagram; queue the request it completes. Never raises."""
+    def _on_readable(self) -> None:
+        sock = self.sock
+        if sock is None:
+            return
+        mono = time.monotonic()
+        offset = mono - time.time()
+        size = self.options.max_datagram + 1
+        for _ in range(READS_PER_WAKEUP):
+            try:
+                data, ancillary, _, addr = sock.recvmsg(size, timestamps.ANCILLARY_SIZE)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:  # an ICMP error queued on the socket by an earlier send
+                self.stats.drop("socket_error")
+                continue
+            self.on_datagram(data, addr, arrived=_arrival(ancillary, offset, mono))
+
+    def on_datagram(self, data: bytes, addr: Hashable, *, arrived: float | None = None) -> None:
+        """Check one datagram; answer busy, or decode and queue the request it completes. Never raises."""
         try:
-            request = self.decoder.on_datagram(data, addr)
+            now = time.monotonic()
+            request = self.decoder.on_datagram(data, addr, now, arrived=arrived)
             if request is None:
                 return
-            try:
-                self.queue.put_nowait(request)
-            except asyncio.QueueFull:
-                self.stats.drop("overloaded")
+            self._admit(request, now)
         except Exception as exc:
             self._internal(exc, "datagram")
+
+    def _admit(self, request: Request, now: float) -> None:
+        wait = self.scheduler.admit(request, now)
+        if wait is not None:
+            self._send_busy(request, BUSY_OVERLOADED, wait)
+            return
+        try:
+            request.symbols = decode_request(self.model.spec, request.payload)
+        except (ProtocolError, RequestError) as exc:
+            self.stats.drop(exc.reason)
+            return
+        for _ in self.scheduler.push(request, request.symbols.nbytes):
+            self.stats.drop("evicted")
+        self._sync_queue()
+
+    def _sync_queue(self) -> None:
+        s = self.scheduler
+        self.stats.set_queue(s.queued, s.queued_bytes, s.sources, s.cost_s)
 
     def _internal(self, exc: BaseException, where: str, count: int = 1) -> None:
         self.stats.drop("internal", count)
         key = f"{where}:{type(exc).__name__}"
-        if key not in self._logged:
+        with self._log_lock:
+            if key in self._logged:
+                return
             self._logged.add(key)
-            log.error(
-                "unexpected %s while handling a %s (further ones are only counted)",
-                type(exc).__name__,
-                where,
-                exc_info=exc,
-            )
-
-    async def _next_batch(self) -> list[Request]:
-        batch = [await self.queue.get()]
-        deadline = time.monotonic() + self.batch_wait_s
-        while len(batch) < self.batch_max:
-            if not self.queue.empty():
-                batch.append(self.queue.get_nowait())
-                continue
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            try:
-                batch.append(await asyncio.wait_for(self.queue.get(), remaining))
-            except asyncio.TimeoutError:
-                break
-        return batch
-
-    async def _batch_loop(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            batch = await self._next_batch()
-            try:
-                replies = await loop.run_in_executor(self._executor, self._process, batch)
-            except Exception as exc:
-                self._internal(exc, "batch", len(batch))
-                continue
-            for request, frames in replies:
-                self._send(request, frames)
-
-    def _send(self, request: Request, frames: list[bytes]) -> None:
-        if self.transport is None or self.transport.is_closing():
-            self.stats.drop("closing")
-            return
-        try:
-            for frame in frames:
-                self.transport.sendto(frame, request.peer)  # type: ignore[arg-type]  # an (host, port) tuple
-        except Exception as exc:
-            self._internal(exc, "send")
-            return
-        self.stats.count_reply(time.monotonic() - request.complete_at)
+        log.error(
+            "unexpected %s while handling a %s (further ones are only counted)", type(exc).__name__, where, exc_info=exc
+        )
 
     async def _expire_loop(self) -> None:
-        period = min(0.5, self.options.reassembly_timeout_s / 2)
+        period = min(0.1, self.options.reassembly_timeout_s / 2)
         while True:
             await asyncio.sleep(period)
             try:
                 self.decoder.expire()
+                self._sync_queue()
             except Exception as exc:
                 self._internal(exc, "expiry")
 
-    # ---- worker-thread side ---------------------------------------------------------------
-    def _process(self, batch: list[Request]) -> list[tuple[Request, list[bytes]]]:
-        spec = self.model.spec
-        valid: list[Request] = []
-        features: list[np.ndarray] = []
-        for request in batch:
+    # ---- sending (both threads) -----------------------------------------------------------
+    def _send(self, frames: list[bytes], peer: Hashable) -> bool:
+        sock = self.sock
+        if sock is None or not self._running:
+            self.stats.drop("closing")
+            return False
+        try:
+            for frame in frames:
+                sock.sendto(frame, peer)  # type: ignore[arg-type]  # an address tuple
+        except BlockingIOError:
+            self.stats.drop("send_blocked")
+            return False
+        except OSError:
+            self.stats.drop("socket_error")
+            return False
+        return True
+
+    def _frames(self, kind: int, request: Request, payload: bytes) -> list[bytes]:
+        return encode_frames(
+            kind,
+            self.model.spec.model_id,
+            request.seq,
+            payload,
+            self.options.max_fragment,
+            device_id=request.device_id,
+            key=request.key,
+            request_tag=request.request_tag,
+        )
+
+    def _send_busy(self, request: Request, reason: int, wait_s: float) -> None:
+        if time.monotonic() >= request.deadline:
+            self.stats.drop("expired")
+            return
+        retry_ms = min(0xFFFF, max(1, round(wait_s * 1e3)))
+        if self._send(self._frames(KIND_BUSY, request, encode_busy(reason, retry_ms)), request.peer):
+            self.stats.count_busy("overloaded" if reason == BUSY_OVERLOADED else "late")
+
+    # ---- inference thread -----------------------------------------------------------------
+    def _work(self) -> None:
+        while self._running:
             try:
-                features.append(spec.features(decode_request(spec, request.payload)))
-                valid.append(request)
-            except (ProtocolError, RequestError) as exc:
-                self.stats.drop(exc.reason)
+                batch = self.scheduler.take(self.batch_max, self.batch_wait_s, timeout_s=0.5)
+                self._serve(batch)
             except Exception as exc:
-                self._internal(exc, "payload")
-        if not valid:
-            return []
-        logits = self._infer(np.stack(features), len(valid))
-        if logits is None:
-            return []
-        self.stats.count_batch(len(valid))
-        out = []
-        for i, request in enumerate(valid):
+                self._internal(exc, "batch")
+                self.scheduler.done(0, 0.0)
+
+    def _serve(self, batch: Batch) -> None:
+        for _ in batch.expired:
+            self.stats.drop("expired")
+        for request in batch.late:
+            self._send_busy(request, BUSY_LATE, self.scheduler.estimate_wait(request.source))
+        if not batch.run:
+            self.scheduler.done(0, 0.0)
+            return
+        start = time.monotonic()
+        spec = self.model.spec
+        features = np.stack([spec.features(r.symbols) for r in batch.run])  # type: ignore[arg-type]
+        try:
+            logits = self.model.run(features)
+        except Exception as exc:
+            self._internal(exc, "inference", len(batch.run))
+            self.scheduler.done(0, 0.0)
+            return
+        self.stats.count_batch(len(batch.run))
+        for i, request in enumerate(batch.run):
             try:
-                reply = encode_reply(logits[i])
-                frames = encode_frames(KIND_REPLY, spec.model_id, request.seq, reply, self.options.max_fragment)
-                out.append((request, list(frames)))
+                frames = self._frames(KIND_REPLY, request, encode_reply(logits[i]))
             except Exception as exc:
                 self._internal(exc, "reply")
-        return out
-
-    def _infer(self, features: np.ndarray, count: int) -> np.ndarray | None:
-        try:
-            return self.model.run(features)
-        except Exception as exc:
-            self._internal(exc, "inference", count)
-            return None
+                continue
+            now = time.monotonic()
+            if now >= request.deadline:
+                self.stats.drop("late_reply")  # computed too late: the device has given up
+            elif self._send(frames, request.peer):
+                self.stats.count_reply(now - request.complete_at)
+        self.scheduler.done(len(batch.run), time.monotonic() - start)
+        self._sync_queue()
 
     # ---- lifecycle ------------------------------------------------------------------------
-    async def start(self, host: str, port: int) -> None:
-        """Bind the socket and start the batching and expiry tasks."""
-        loop = asyncio.get_running_loop()
+    def _bind(self, host: str, port: int) -> socket.socket:
         try:
-            transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(self), local_addr=(host, port))
-        except OSError as exc:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
+        except socket.gaierror as exc:
             raise UserError(f"cannot listen on {host}:{port} ({exc.strerror or exc})") from exc
-        self.transport = transport
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            with contextlib.suppress(OSError):  # the OS keeps its default
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECV_BUFFER_BYTES)
-        self._tasks = [loop.create_task(self._batch_loop()), loop.create_task(self._expire_loop())]
+        family, _, _, _, address = infos[0]
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            if self.options.reuse_port:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            sock.bind(address)
+        except OSError as exc:
+            sock.close()
+            raise UserError(f"cannot listen on {host}:{port} ({exc.strerror or exc})") from exc
+        with contextlib.suppress(OSError):  # the OS keeps its default
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECV_BUFFER_BYTES)
+        timestamps.enable(sock)  # without it, deadlines count from when a datagram is read
+        sock.setblocking(False)
+        return sock
+
+    async def start(self, host: str, port: int) -> None:
+        """Bind the socket, start reading, the inference thread and the expiry task."""
+        loop = asyncio.get_running_loop()
+        self.sock = self._bind(host, port)
+        self._loop = loop
+        self._running = True
+        loop.add_reader(self.sock.fileno(), self._on_readable)
+        self._worker = threading.Thread(target=self._work, name="agilenn-infer", daemon=True)
+        self._worker.start()
+        self._tasks = [loop.create_task(self._expire_loop())]
 
     async def close(self) -> None:
-        """Stop receiving, cancel the tasks and wait for the worker thread."""
-        if self.transport is not None:
-            self.transport.close()
+        """Stop receiving, stop the inference thread and close the socket."""
+        self._running = False
+        if self._loop is not None and self.sock is not None:
+            with contextlib.suppress(Exception):
+                self._loop.remove_reader(self.sock.fileno())
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
-        self._executor.shutdown(wait=True)
+        self.scheduler.close()
+        if self._worker is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self._worker.join, 10.0)
+            self._worker = None
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
 
 
 class ServerHandle:
@@ -255,13 +353,14 @@ class ServerHandle:
 
     def __init__(self, server: OffloadServer) -> None:
         self._server = server
+        assert server.sock is not None
+        name = server.sock.getsockname()
+        self._address = (str(name[0]), int(name[1]))
 
     @property
     def address(self) -> tuple[str, int]:
         """(host, port) the server listens on (the real port when 0 was asked for)."""
-        assert self._server.transport is not None
-        name = self._server.transport.get_extra_info("sockname")
-        return str(name[0]), int(name[1])
+        return self._address
 
     @property
     def stats(self) -> ServerStats:
@@ -272,6 +371,11 @@ class ServerHandle:
     def model(self) -> ServedModel:
         """The served model (spec, model id, batching state)."""
         return self._server.model
+
+    @property
+    def server(self) -> OffloadServer:
+        """The server itself (scheduler, decoder)."""
+        return self._server
 
     @property
     def batch_max(self) -> int:
@@ -308,13 +412,15 @@ async def start_server(
     *,
     options: ServerOptions | None = None,
     model: ServedModel | None = None,
+    keys: Mapping[int, bytes] | None = None,
 ) -> ServerHandle:
-    """Load MODEL_DIR (unless `model` is given), bind host:port and serve until `close()`."""
+    """Load MODEL_DIR (unless `model` is given), bind host:port and serve until `close()`. With `keys` (device
+    id -> 16-byte key) only authenticated requests of those devices are served."""
     options = options or ServerOptions()
     if model is None:
         model = load_model(Path(model_dir), options)
     else:
         options.validate()
-    server = OffloadServer(model, options)
+    server = OffloadServer(model, options, keys)
     await server.start(host, port)
     return ServerHandle(server)

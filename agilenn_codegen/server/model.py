@@ -29,6 +29,7 @@ META_FILE = "agilenn.json"
 class ModelSpec:
     """What the wire format needs to know about the served model (all from agilenn.json)."""
 
+    # derived values are cached (the server reads them for every request): the fields must not change
     model_id: int
     num_classes: int
     channels: int
@@ -38,31 +39,31 @@ class ModelSpec:
     alpha: float
     coder: ContextModel | None = field(default=None, repr=False)  # agilenn.json `coder`: payload encoding 2
 
-    @property
+    @functools.cached_property
     def values(self) -> np.ndarray:
         """The alphabet: distinct centroid values, float32 ascending (symbol s means values[s])."""
         from agilenn_codegen.pipeline.symbols import symbol_values
 
         return symbol_values(self.centroids)
 
-    @property
+    @functools.cached_property
     def num_symbols(self) -> int:
         """N = C_r * H * W, the number of symbols in one request."""
         return self.channels * self.height * self.width
 
-    @property
+    @functools.cached_property
     def alphabet(self) -> int:
         """K, the alphabet size: the number of distinct centroid values."""
         return int(self.values.shape[0])
 
-    @property
+    @functools.cached_property
     def raw_bits(self) -> int:
         """Bits per symbol of the raw packing: max(1, ceil(log2 K))."""
         from agilenn_codegen.offload import raw_bits
 
         return raw_bits(self.alphabet)
 
-    @property
+    @functools.cached_property
     def max_payload(self) -> int:
         """Largest valid request payload: raw packing plus the 7-byte payload header."""
         return 7 + (self.num_symbols * self.raw_bits + 7) // 8

@@ -15,14 +15,20 @@ def _ms(value: float | None) -> str:
 
 
 def stats_table(snapshot: dict[str, Any], title: str = "agilenn serve") -> Table:
-    """One compact table of a :meth:`ServerStats.snapshot`."""
+    """One compact table of a :meth:`ServerStats.snapshot` (or of merged worker snapshots)."""
     table = Table(title=title, show_header=True, title_justify="left")
     table.add_column("counter")
     table.add_column("value", justify="right")
     table.add_row("uptime (s)", f"{snapshot['uptime_s']:.1f}")
+    if "workers" in snapshot:
+        per = ", ".join(f"{w['replies']:,}" for w in snapshot.get("per_worker", []))
+        table.add_row("worker processes (replies each)", f"{snapshot['workers']} ({per})")
     table.add_row("datagrams", f"{snapshot['datagrams']:,}")
     table.add_row("requests", f"{snapshot['requests']:,}")
     table.add_row("replies", f"{snapshot['replies']:,}")
+    table.add_row("busy replies", f"{snapshot['busy']:,}")
+    for reason, count in snapshot["busy_reasons"].items():
+        table.add_row(f"  {reason}", f"{count:,}")
     table.add_row("dropped", f"{snapshot['dropped']:,}")
     for reason, count in snapshot["drops"].items():
         table.add_row(f"  {reason}", f"{count:,}")
@@ -30,6 +36,11 @@ def stats_table(snapshot: dict[str, Any], title: str = "agilenn serve") -> Table
     table.add_row(
         "reassembly pending / expired / evicted",
         f"{reassembly['pending']} / {reassembly['expired']} / {reassembly['evicted']}",
+    )
+    queue = snapshot["queue"]
+    table.add_row(
+        "queue requests / sources / est. ms per request",
+        f"{queue['requests']} / {queue['sources']} / {queue['cost_ms']:.3f}",
     )
     batches = snapshot["batches"]
     mean = "-" if batches["mean_size"] is None else f"{batches['mean_size']:.2f}"

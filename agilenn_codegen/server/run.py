@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from collections.abc import Mapping
 from pathlib import Path
 
 from rich.console import Console
@@ -14,7 +15,7 @@ from agilenn_codegen.server.model import ModelSpec
 from agilenn_codegen.server.report import stats_table, write_json
 
 
-def _encodings(spec: ModelSpec) -> str:
+def encodings(spec: ModelSpec) -> str:
     """What the server decodes, and how (the context decoder: C or the slow Python reference)."""
     if spec.coder is None:
         return "raw, LZW (agilenn.json has no `coder` tables: context-coded payloads are refused)"
@@ -28,6 +29,24 @@ def _encodings(spec: ModelSpec) -> str:
         "raw, LZW, context-coded with the pure-Python reference decoder (slow, about 150 per second): "
         + native_status().reason
     )
+
+
+def describe(spec: ModelSpec, model_dir: Path, address: tuple[str, int], batch_max: int, options: ServerOptions) -> str:
+    """The start-up line: model, address, batching, deadlines."""
+    batching = f"batches of up to {batch_max}" if batch_max > 1 else "one request at a time"
+    return (
+        f"serving [bold]{model_dir}[/] (model id 0x{spec.model_id:08x}, {spec.num_classes} classes, "
+        f"{spec.channels}x{spec.height}x{spec.width} features, K={spec.alphabet}) "
+        f"on udp://{address[0]}:{address[1]}, {batching}; busy replies beyond {options.max_wait_ms:g} ms of "
+        f"queue or a request's deadline (default {options.default_deadline_ms} ms); Ctrl-C stops"
+    )
+
+
+def auth_line(keys: Mapping[int, bytes] | None, keys_path: Path | None) -> str:
+    """What the server does about authentication."""
+    if keys is None:
+        return "authentication: off (any sender may use the server; see docs/server.md, Security)"
+    return f"authentication: on, {len(keys)} device key(s) from {keys_path}; unauthenticated requests are refused"
 
 
 def _report(handle: ServerHandle, console: Console, json_path: Path | None, title: str) -> None:
@@ -47,26 +66,21 @@ async def serve(
     json_path: Path | None,
     console: Console,
     stop: asyncio.Event | None = None,
+    keys: Mapping[int, bytes] | None = None,
+    keys_path: Path | None = None,
 ) -> ServerHandle:
     """Serve until `stop` is set, SIGINT or SIGTERM; print (and write) the counters periodically and at the end."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
-    handle = await start_server(model_dir, host, port, options=options)
+    handle = await start_server(model_dir, host, port, options=options, keys=keys)
     installed = []
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # not the main thread / Windows
             loop.add_signal_handler(sig, stop.set)
             installed.append(sig)
-    spec = handle.model.spec
-    address = handle.address
-    batching = f"batches of up to {handle.batch_max}" if handle.batch_max > 1 else "one request at a time"
-    console.print(
-        f"serving [bold]{model_dir}[/] (model id 0x{spec.model_id:08x}, {spec.num_classes} classes, "
-        f"{spec.channels}x{spec.height}x{spec.width} features, K={spec.alphabet}) "
-        f"on udp://{address[0]}:{address[1]}, "
-        f"{batching}; Ctrl-C stops"
-    )
-    console.print(f"payload encodings: {_encodings(spec)}", markup=False)
+    console.print(describe(handle.model.spec, model_dir, handle.address, handle.batch_max, options))
+    console.print(f"payload encodings: {encodings(handle.model.spec)}", markup=False)
+    console.print(auth_line(keys, keys_path), markup=False)
     try:
         while not stop.is_set():
             timeout = stats_every_s if stats_every_s > 0 else None

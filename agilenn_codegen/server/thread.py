@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -28,6 +29,7 @@ class ServerThread:
         *,
         options: ServerOptions | None = None,
         model: ServedModel | None = None,
+        keys: Mapping[int, bytes] | None = None,
         start_timeout_s: float = 30.0,
     ) -> None:
         self._args: dict[str, Any] = {
@@ -36,6 +38,7 @@ class ServerThread:
             "port": port,
             "options": options,
             "model": model,
+            "keys": keys,
         }
         self._start_timeout_s = start_timeout_s
         self._ready = threading.Event()

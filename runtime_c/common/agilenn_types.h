@@ -33,7 +33,8 @@ typedef enum {
     AGILENN_ERR_ARGUMENT = 1, /**< a NULL pointer or inconsistent parameters */
     AGILENN_ERR_UNSUPPORTED = 2, /**< parameters outside what this kernel implements */
     AGILENN_ERR_NO_SPACE = 3, /**< the output would not fit the caller's buffer (offload encoders) */
-    AGILENN_ERR_BAD_REPLY = 4 /**< a reply frame is not a valid answer to the current request */
+    AGILENN_ERR_BAD_REPLY = 4, /**< a reply frame is not a valid answer to the current request */
+    AGILENN_ERR_BUSY = 5 /**< the server answered the current request with a valid busy reply: answer locally */
 } agilenn_status_t;
 
 /**

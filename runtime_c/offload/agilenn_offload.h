@@ -1,5 +1,5 @@
 /*
- * agilenn_offload.h - the device side of the offloading protocol, version 1.
+ * agilenn_offload.h - the device side of the offloading protocol, version 2.
  *
  * The bit formats are specified in docs/offload-protocol.md; agilenn_codegen/offload/ is the Python
  * reference, and the tests check that these functions produce the same bytes. In short:
@@ -15,9 +15,11 @@
  *   context  a range coder over tables fitted on training data: per pixel (row by row) an escape
  *            bit for the rare channels, then each live channel's symbol in the context of its left
  *            and upper neighbours (agilenn_context_*)
- *   frame    28-byte header (magic "AGNN", version, kind, fragment index/count, model id, seq,
- *            fragment length, total length, CRC-32 of bytes 0..23 + the fragment), then the
- *            fragment (section 3). All integers little-endian.
+ *   frame    36-byte header (magic "AGNN", version 2, kind, flags, fragment index/count, model id,
+ *            device id, seq, deadline in ms, fragment length, total length, CRC-32 of bytes 0..31 +
+ *            the fragment), the fragment, and with flag MAC an 8-byte SipHash-2-4 tag of everything
+ *            before it (a reply's tag also covers the tag of the request's fragment 0) (section 3).
+ *            All integers little-endian.
  *
  * Every function works on caller-provided memory (no malloc, no static state), never writes past
  * the capacity it is given, and is reentrant. A typical request, with the context coder's tables
@@ -27,7 +29,8 @@
  *     static uint8_t payload[AGILENN_PAYLOAD_MAX_BYTES(N, K)];
  *     static uint8_t frame[AGILENN_FRAME_MAX_BYTES(AGILENN_OFFLOAD_DEFAULT_MAX_FRAGMENT)];
  *     agilenn_payload_params_t pp = {.count = N, .alphabet = K, .context = &model};
- *     agilenn_frame_params_t fp = {AGILENN_OFFLOAD_KIND_REQUEST, MODEL_ID, seq, 1444};
+ *     agilenn_frame_params_t fp = {.kind = AGILENN_OFFLOAD_KIND_REQUEST, .model_id = MODEL_ID, .seq = seq,
+ *                                  .deadline_ms = 500, .max_fragment = 1428, .key = NULL};
  *     agilenn_encode_payload(&pp, symbols, line, sizeof line, payload, sizeof payload, &len);
  *     for (i = 0; i < AGILENN_FRAGMENT_COUNT(len, fp.max_fragment); i++) {
  *         agilenn_frame_write(&fp, payload, len, i, frame, sizeof frame, &n);  send(frame, n);
@@ -41,11 +44,19 @@
 /* AGILENN_ERR_NO_SPACE (agilenn_types.h): the output would not fit the caller's buffer. agilenn_lzw_encode
  * returns it when the body would exceed the capacity (the caller then sends raw packing). */
 
-#define AGILENN_OFFLOAD_VERSION 1
-#define AGILENN_OFFLOAD_KIND_REQUEST 1
-#define AGILENN_OFFLOAD_KIND_REPLY 2
-#define AGILENN_FRAME_HEADER_SIZE 28u
-#define AGILENN_OFFLOAD_DEFAULT_MAX_FRAGMENT 1444u
+/** The protocol version: the one place the C runtime defines it (agilenn_codegen/offload/framing.py VERSION
+ * is the Python one; the tests check that they agree). */
+#define AGILENN_OFFLOAD_VERSION 2
+#define AGILENN_OFFLOAD_KIND_REQUEST 1 /**< device -> server: a payload */
+#define AGILENN_OFFLOAD_KIND_REPLY 2   /**< server -> device: u16 class count + float32 remote logits */
+#define AGILENN_OFFLOAD_KIND_BUSY 3    /**< server -> device: u8 reason, u16 retry-after ms; fall back at once */
+#define AGILENN_FRAME_FLAG_MAC 0x01u   /**< flags bit 0: an 8-byte SipHash-2-4 tag follows the fragment */
+#define AGILENN_FRAME_HEADER_SIZE 36u
+#define AGILENN_FRAME_MAC_SIZE 8u
+#define AGILENN_KEY_SIZE 16u           /**< a device's SipHash-2-4 key */
+#define AGILENN_BUSY_PAYLOAD_SIZE 3u
+/** 1500-byte MTU - 28 bytes of IPv4 + UDP headers - the frame header - the tag: 1428. */
+#define AGILENN_OFFLOAD_DEFAULT_MAX_FRAGMENT 1428u
 #define AGILENN_PAYLOAD_HEADER_SIZE 7u
 #define AGILENN_PAYLOAD_RAW 0
 #define AGILENN_PAYLOAD_LZW 1
@@ -75,8 +86,9 @@
 /** Number of fragments of a payload of `total` bytes: max(1, ceil(total / max_fragment)). */
 #define AGILENN_FRAGMENT_COUNT(total, max_fragment) \
     ((total) == 0u ? 1u : (uint32_t)((total) / (max_fragment)) + (uint32_t)((total) % (max_fragment) != 0u))
-/** A frame buffer of this size holds any fragment. */
-#define AGILENN_FRAME_MAX_BYTES(max_fragment) ((size_t)AGILENN_FRAME_HEADER_SIZE + (size_t)(max_fragment))
+/** A frame buffer of this size holds any fragment, with its tag. */
+#define AGILENN_FRAME_MAX_BYTES(max_fragment) \
+    ((size_t)AGILENN_FRAME_HEADER_SIZE + (size_t)(max_fragment) + (size_t)AGILENN_FRAME_MAC_SIZE)
 
 typedef struct {
     uint32_t count; /**< N, the number of symbols */
@@ -189,17 +201,59 @@ agilenn_status_t agilenn_encode_payload(const agilenn_payload_params_t *p, const
  * agilenn_crc32(agilenn_crc32(0, a, n), b, m) is the CRC of a followed by b. One lookup per byte in a 1 KiB const table. */
 uint32_t agilenn_crc32(uint32_t crc, const uint8_t *data, size_t len);
 
+/** SipHash-2-4 state: feed the message in pieces of any length (agilenn_siphash.c). */
 typedef struct {
-    uint8_t kind;          /**< AGILENN_OFFLOAD_KIND_REQUEST or _REPLY */
+    uint64_t v0, v1, v2, v3;
+    uint8_t tail[8];  /**< the bytes of an incomplete 8-byte word */
+    uint32_t length;  /**< bytes fed so far (only length mod 256 enters the tag) */
+} agilenn_siphash_t;
+
+void agilenn_siphash_init(agilenn_siphash_t *s, const uint8_t *key); /**< key: AGILENN_KEY_SIZE bytes */
+void agilenn_siphash_update(agilenn_siphash_t *s, const uint8_t *data, size_t len);
+uint64_t agilenn_siphash_final(agilenn_siphash_t *s);
+/** SipHash-2-4 of `len` bytes under a 16-byte key: the tag a frame carries (little-endian on the wire). */
+uint64_t agilenn_siphash24(const uint8_t *key, const uint8_t *data, size_t len);
+
+typedef struct {
+    uint8_t kind;          /**< AGILENN_OFFLOAD_KIND_REQUEST, _REPLY or _BUSY */
     uint32_t model_id;     /**< generated constant: first 4 bytes (LE) of SHA-256 of the canonical agilenn.json */
+    uint32_t device_id;    /**< the device's id (its key's id when authenticated; 0 when it has none) */
     uint32_t seq;          /**< sequence number chosen by the device, echoed in the reply */
-    uint16_t max_fragment; /**< bytes of payload per fragment, >= 1 (default 1444) */
+    uint16_t deadline_ms;  /**< requests: the device's reply timeout (0: the server's default); 0 otherwise */
+    uint16_t max_fragment; /**< bytes of payload per fragment, >= 1 (default 1428) */
+    const uint8_t *key;    /**< AGILENN_KEY_SIZE-byte key: append a SipHash-2-4 tag (flag MAC); NULL: no tag */
+    const uint8_t *request_tag; /**< replies and busy replies with a key: the 8-byte tag of the request's
+                                     fragment 0, which the reply's tag also covers; NULL otherwise */
 } agilenn_frame_params_t;
 
 /** Write fragment `index` (0 <= index < AGILENN_FRAGMENT_COUNT(payload_len, max_fragment)) of a payload:
- * the 28-byte header, CRC included, then payload[index*max_fragment ...]. AGILENN_ERR_ARGUMENT for a bad
- * index, kind or more than 65535 fragments; AGILENN_ERR_NO_SPACE if the frame exceeds `capacity`. */
+ * the 36-byte header, CRC included, then payload[index*max_fragment ...], then the tag when `key` is set.
+ * AGILENN_ERR_ARGUMENT for a bad index, kind or more than 65535 fragments; AGILENN_ERR_NO_SPACE if the
+ * frame exceeds `capacity`. */
 agilenn_status_t agilenn_frame_write(const agilenn_frame_params_t *p, const uint8_t *payload, uint32_t payload_len,
                                      uint16_t index, uint8_t *out, size_t capacity, size_t *out_len);
+
+/** The same frame when its fragment already lies at frame + AGILENN_FRAME_HEADER_SIZE (a buffer that keeps
+ * room for the header before the payload): writes the header, the CRC and the tag around it, copying
+ * nothing. `fragment_len` must be the length fragment `index` has; `capacity` counts from `frame`. */
+agilenn_status_t agilenn_frame_seal(const agilenn_frame_params_t *p, uint32_t payload_len, uint16_t index,
+                                    uint8_t *frame, size_t capacity, size_t *out_len);
+
+/** What a device expects of a reply (or a busy reply) to its current request. */
+typedef struct {
+    uint32_t model_id;
+    uint32_t device_id;
+    uint32_t seq;
+    const uint8_t *key;         /**< set: the reply must carry a valid tag; NULL: it must carry none */
+    const uint8_t *request_tag; /**< with `key`: the tag of the request's fragment 0 (8 bytes) */
+} agilenn_reply_params_t;
+
+/** Checks one received datagram against the request it should answer: a whole frame (fragment 0 of 1) of
+ * version 2, kind reply or busy, no unknown flag, reserved byte 0, deadline 0, this model id, device id and
+ * sequence number, consistent lengths, a matching CRC, and (with a key) a matching tag, compared in constant
+ * time. AGILENN_OK with *kind, *payload (pointing into `frame`) and *payload_len; AGILENN_ERR_BAD_REPLY for
+ * anything else (the outputs are then untouched). It does not look inside the payload. */
+agilenn_status_t agilenn_frame_read_reply(const agilenn_reply_params_t *p, const uint8_t *frame, size_t length,
+                                          uint8_t *kind, const uint8_t **payload, size_t *payload_len);
 
 #endif /* AGILENN_OFFLOAD_H */

@@ -5,9 +5,10 @@
  * Frames go out as their bytes, back to back; the other end (agilenn_codegen/pipeline/uart_bridge.py,
  * or a WiFi module's firmware) cuts the stream into frames and sends each as one UDP datagram.
  * agilenn_port_receive() cuts the incoming stream the same way (docs/offload-protocol.md, section 3):
- * find the magic "AGNN" (skipping anything else), read the rest of the 28-byte header, take the
- * fragment length from bytes 18..19 and read that many bytes. It does not check the CRC or the
- * other fields: the pipeline's _finish() does, and rejects a false frame.
+ * find the magic "AGNN" (skipping anything else), read the rest of the 36-byte header, take the
+ * fragment length from bytes 26..27 (plus the 8-byte tag when flag MAC, bit 0 of byte 6, is set) and
+ * read that many bytes. It does not check the CRC, the tag or the other fields: the pipeline's
+ * _finish() does, and rejects a false frame.
  *
  * The clock is SysTick, free-running with no interrupt (the startup code installs no SysTick
  * handler): agilenn_port_millis() adds up the 24-bit down-counter's progress since its last call,
@@ -24,6 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "agilenn_offload.h"
 #include "agilenn_port.h"
 #include "agilenn_port_uart_cmsdk.h"
 
@@ -71,8 +73,9 @@
 #define SYST_MASK 0x00FFFFFFu
 
 #define TICKS_PER_MS ((uint32_t)(AGILENN_SYSTICK_HZ) / 1000u)
-#define HEADER_SIZE 28
-#define LENGTH_OFFSET 18
+#define HEADER_SIZE AGILENN_FRAME_HEADER_SIZE
+#define FLAGS_OFFSET 6
+#define LENGTH_OFFSET 26
 
 static const uint8_t agilenn_uart_magic[4] = {'A', 'G', 'N', 'N'};
 
@@ -206,6 +209,9 @@ int32_t agilenn_port_receive(uint8_t *buffer, int32_t capacity, uint32_t timeout
         }
     }
     length = (uint32_t)header[LENGTH_OFFSET] | ((uint32_t)header[LENGTH_OFFSET + 1] << 8);
+    if ((header[FLAGS_OFFSET] & AGILENN_FRAME_FLAG_MAC) != 0u) {
+        length += AGILENN_FRAME_MAC_SIZE;
+    }
     if ((uint32_t)HEADER_SIZE + length > (uint32_t)capacity) {
         /* too large for the caller: read past it, so that the stream stays in step */
         for (i = 0u; i < length; i++) {
