@@ -33,7 +33,7 @@ def command(
         5.0, "--deadline-margin-ms", help="Taken off every deadline for the reply's way back to the device."
     ),
     max_wait_ms: float = typer.Option(
-        200.0, "--max-wait-ms", help="Answer busy at once when a request would wait longer than this in the queue."
+        200.0, "--max-wait-ms", help="Answer busy at once when a request would take longer than this to answer."
     ),
     max_queue: int = typer.Option(
         1024, "--max-queue", help="Requests queued in all (then the longest queue's oldest is evicted)."

@@ -116,6 +116,7 @@ class AgileNNCalls:
     num_classes: int
     frame_max_bytes: int
     entries: tuple[ImageEntry, ...]
+    auth: bool = False  # the library tags its frames: the module has provision(device_id, key)
 
 
 @dataclass(frozen=True)
@@ -227,7 +228,7 @@ def model_spec(library: GeneratedLibrary) -> ModuleSpec:
 def pipeline_spec(library: object) -> ModuleSpec:
     """The module of an AgileNN device library (a PipelineLibrary): ``begin``, ``finish``,
     ``local_only``, ``alpha`` and the model's facts as constants."""
-    from agilenn_codegen.offload import HEADER_SIZE
+    from agilenn_codegen.offload import HEADER_SIZE, MAC_SIZE
     from agilenn_codegen.pipeline.codegen import PipelineLibrary, payload_max_bytes
     from agilenn_codegen.pipeline.device_run import LibraryInfo, library_build_inputs
 
@@ -237,9 +238,9 @@ def pipeline_spec(library: object) -> ModuleSpec:
     sources, includes = library_build_inputs(info)
     own, runtime = _split_runtime(sources, library.network.out_dir)
     image = BufferArg("image", "float32", tuple(int(d) for d in exported.input_shape))
-    # a request frame: header + at most one fragment of the largest payload
+    # a request frame: header + at most one fragment of the largest payload (+ its tag)
     payload_max = payload_max_bytes(exported.feature_size, exported.num_centroids)
-    frame_max = HEADER_SIZE + min(library.max_fragment, payload_max)
+    frame_max = HEADER_SIZE + min(library.max_fragment, payload_max) + (MAC_SIZE if library.auth else 0)
     entries = [
         ImageEntry(
             py_name="begin",
@@ -269,6 +270,7 @@ def pipeline_spec(library: object) -> ModuleSpec:
             else []
         ),
         Constant("MODEL_SHA256", str(library.manifest["model"]["sha256"])),
+        Constant("AUTH", int(library.auth)),
     ]
     return ModuleSpec(
         name=library.name,
@@ -281,5 +283,5 @@ def pipeline_spec(library: object) -> ModuleSpec:
         model=str(library.manifest["model"]["file"]),
         functions=(),
         constants=tuple(constants),
-        agilenn=AgileNNCalls(exported.num_classes, frame_max, tuple(entries)),
+        agilenn=AgileNNCalls(exported.num_classes, frame_max, tuple(entries), library.auth),
     )

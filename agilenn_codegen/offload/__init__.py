@@ -31,6 +31,7 @@ from agilenn_codegen.offload.framing import (
     fragment_count,
     frame_tag_ok,
     model_id,
+    read_reply,
 )
 from agilenn_codegen.offload.lzw import lzw_decode, lzw_dictionary_bytes, lzw_encode
 from agilenn_codegen.offload.packing import pack_indices, raw_bits, unpack_indices
@@ -91,6 +92,7 @@ __all__ = [
     "model_id",
     "pack_indices",
     "raw_bits",
+    "read_reply",
     "siphash24",
     "siphash24_reference",
     "unpack_indices",

@@ -187,6 +187,40 @@ def decode_frame(datagram: bytes, *, max_fragment: int = DEFAULT_MAX_FRAGMENT, m
     return Frame(kind, index, count, model, seq, total, payload, device, deadline, tag, datagram[:end] if mac else b"")
 
 
+def read_reply(
+    datagram: bytes,
+    *,
+    model_id: int,
+    seq: int,
+    device_id: int = 0,
+    key: bytes | None = None,
+    request_tag: bytes | None = None,
+) -> Frame:
+    """The device's check of a reply or busy reply frame (``agilenn_frame_read_reply`` in C): one whole frame
+    (fragment 0 of 1) of kind reply or busy, with a tag exactly when the device has a key, deadline 0, the
+    device's model id, device id and current sequence number, a matching CRC and (with a key) a tag that covers
+    `request_tag`. ProtocolError with the reason otherwise; the payload is not looked at."""
+    frame = decode_frame(datagram, max_fragment=0xFFFF, max_total=0xFFFF)
+    if frame.kind not in (KIND_REPLY, KIND_BUSY):
+        raise ProtocolError("wrong_kind", "not a reply")
+    if (frame.tag is None) != (key is None):
+        reason = "tag_missing" if key is not None else "unexpected_tag"
+        raise ProtocolError(reason, "the frame's tag flag differs from the device's")
+    if frame.deadline_ms != 0:
+        raise ProtocolError("bad_header", f"a reply with deadline {frame.deadline_ms}")
+    if frame.model_id != model_id:
+        raise ProtocolError("wrong_model", f"model id 0x{frame.model_id:08x}, expected 0x{model_id:08x}")
+    if frame.device_id != device_id:
+        raise ProtocolError("wrong_device", f"device id {frame.device_id}, expected {device_id}")
+    if frame.seq != seq:
+        raise ProtocolError("stale", f"sequence number {frame.seq}, expected {seq}")
+    if frame.frag_count != 1:
+        raise ProtocolError("fragmented", f"a reply in {frame.frag_count} fragments; the device takes one frame")
+    if key is not None and not frame_tag_ok(frame, key, request_tag):
+        raise ProtocolError("bad_tag", "the tag is not the device key's")
+    return frame
+
+
 def model_id(meta: Mapping[str, object]) -> int:
     """First 4 bytes (little-endian u32) of the SHA-256 of ``json.dumps(meta, sort_keys=True, separators=(",", ":"))``
     (ASCII, Python's default ``ensure_ascii=True``)."""

@@ -14,16 +14,14 @@ import numpy as np
 
 from agilenn_codegen.offload import (
     KIND_BUSY,
-    KIND_REPLY,
     KIND_REQUEST,
     ContextCodec,
     ProtocolError,
     decode_busy,
-    decode_frame,
     decode_reply,
     encode_frames,
     encode_payload,
-    frame_tag_ok,
+    read_reply,
 )
 from agilenn_codegen.pipeline.exported import ExportedModel
 from agilenn_codegen.pipeline.symbols import features_to_symbols
@@ -111,24 +109,7 @@ def check_reply(
     device id and its current sequence number, with deadline 0, a matching CRC, a tag exactly when it has a key
     (valid under that key, covering `request_tag`, the tag of the request's fragment 0), and a well-formed
     payload: `num_classes` logits, every one finite, or a busy payload (3 bytes, reason not 0)."""
-    frame = decode_frame(reply, max_fragment=0xFFFF, max_total=0xFFFF)
-    if frame.kind not in (KIND_REPLY, KIND_BUSY):
-        raise ProtocolError("wrong_kind", "not a reply")
-    if (frame.tag is None) != (key is None):
-        reason = "tag_missing" if key is not None else "unexpected_tag"
-        raise ProtocolError(reason, "the frame's tag flag differs from the device's")
-    if frame.deadline_ms != 0:
-        raise ProtocolError("bad_header", f"a reply with deadline {frame.deadline_ms}")
-    if frame.model_id != model_id:
-        raise ProtocolError("wrong_model", f"model id 0x{frame.model_id:08x}, expected 0x{model_id:08x}")
-    if frame.device_id != device_id:
-        raise ProtocolError("wrong_device", f"device id {frame.device_id}, expected {device_id}")
-    if frame.seq != seq:
-        raise ProtocolError("stale", f"sequence number {frame.seq}, expected {seq}")
-    if frame.frag_count != 1:
-        raise ProtocolError("fragmented", f"a reply in {frame.frag_count} fragments; the device takes one frame")
-    if key is not None and not frame_tag_ok(frame, key, request_tag):
-        raise ProtocolError("bad_tag", "the tag is not the device key's")
+    frame = read_reply(reply, model_id=model_id, seq=seq, device_id=device_id, key=key, request_tag=request_tag)
     if frame.kind == KIND_BUSY:
         reason, _ = decode_busy(frame.payload)
         return Answer(None, reason)

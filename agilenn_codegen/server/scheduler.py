@@ -9,7 +9,7 @@
 - **Deadline-aware**: :meth:`admit` estimates when a new request would finish, from the requests ahead of
   it (the whole queue, or its rounds behind its own source's backlog, whichever is more) and the measured
   inference time per request (an exponential average the inference thread keeps up to date). A request
-  that would finish after its deadline, or wait longer than `max_wait_s` (a short queue is all the
+  that would finish after its deadline, or later than `max_wait_s` from now (a short queue is all the
   inference thread needs to stay busy, and it keeps the answers that are given fast), is not queued:
   the server answers it with a busy reply at once.
   :meth:`take` drops queued requests whose deadline has passed (never answered) and hands back those
@@ -101,10 +101,10 @@ class FairScheduler:
         return ahead * self.cost_s
 
     def admit(self, request: Request, now: float) -> float | None:
-        """None when `request` can be served before its deadline without waiting longer than `max_wait_s`; else
-        the estimated wait in seconds (the busy reply's retry-after)."""
+        """None when `request` can be answered before its deadline and within `max_wait_s` (queue and inference);
+        else the estimated wait in seconds (the busy reply's retry-after)."""
         wait = self.estimate_wait(request.source)
-        if wait > self.max_wait_s or now + wait + self.cost_s > request.deadline:
+        if wait + self.cost_s > self.max_wait_s or now + wait + self.cost_s > request.deadline:
             return wait
         return None
 

@@ -1,7 +1,10 @@
 """The device encoder (runtime_c/offload/) produces the same bytes as the Python reference: payloads
-(context-coded, LZW or raw), frames, raw packing, LZW bodies with bounded output, context-coded bodies
-(whole buffer and pixel by pixel, bounded output, misuse), CRC-32. Built with ASan/UBSan on the host,
-and run on emulated Cortex-M7 (stm32f746) and Cortex-M3 (lpc1768) cores."""
+(context-coded, LZW or raw), frames (with device ids, deadlines and SipHash-2-4 tags, written and sealed in
+place), raw packing, LZW bodies with bounded output, context-coded bodies (whole buffer and pixel by pixel,
+bounded output, misuse), CRC-32, SipHash-2-4 (its published test vectors, in one piece and in two), and
+the device's check of reply and busy frames (valid, forged, damaged) decides as the reference's
+``read_reply``. Built with ASan/UBSan on the host, and run on emulated Cortex-M7 (stm32f746) and Cortex-M3
+(lpc1768) cores."""
 
 from __future__ import annotations
 
@@ -15,30 +18,41 @@ import pytest
 from test_protocol_payload import relu6_features, stream_cases
 
 from agilenn_codegen.offload import (
+    KIND_BUSY,
+    KIND_REPLY,
     KIND_REQUEST,
     ContextCodec,
     ContextModel,
+    ProtocolError,
     context_encode,
+    encode_busy,
     encode_frames,
     encode_payload,
+    encode_reply,
     fit_context_model,
     lzw_encode,
     pack_indices,
     raw_bits,
+    read_reply,
+    siphash24_reference,
 )
 from agilenn_codegen.offload.context_model import count_contexts
+from agilenn_codegen.offload.forgery import forged_replies
 from agilenn_codegen.targets import build_program, load_target, run_program
 from tests.offload.context_cases import model_blob, random_model, random_symbols
+from tests.offload.test_siphash import PUBLISHED_VECTORS, VECTOR_KEY
 
 REPO = Path(__file__).resolve().parents[2]
 SOURCES = [*sorted((REPO / "runtime_c" / "offload").glob("*.c")), REPO / "tests" / "offload" / "c" / "offload_driver.c"]
-OK, ERR_ARGUMENT, ERR_NO_SPACE = 0, 1, 3
+OK, ERR_ARGUMENT, ERR_NO_SPACE, ERR_BAD_REPLY = 0, 1, 3, 4
 CASE = struct.Struct("<BBHIIIIHH")
+OPTIONS = struct.Struct("<IHBB16s8s")  # device id, deadline ms, has key, 0, key, request tag
 
 
 @dataclass
 class Case:
-    op: int  # 0 payload + frames, 1 LZW body, 2 raw packing, 3 CRC, 4..6 context (payload, body, pixels)
+    op: int  # 0 payload + frames, 1 LZW body, 2 raw packing, 3 CRC, 4..6 context (payload, body, pixels),
+    # 7 SipHash-2-4 of the bytes, 8 the device's check of a reply datagram (the bytes)
     symbols: np.ndarray
     k: int = 1
     w: int = 0  # W (0: raw only), or b for op 2
@@ -48,14 +62,22 @@ class Case:
     max_fragment: int = 1444
     context: ContextModel | None = None  # ops 4..6, with `shape`
     shape: tuple[int, int] = (0, 0)
+    device_id: int = 0  # frame options (ops 0, 7, 8)
+    deadline_ms: int = 0
+    key: bytes | None = None
+    request_tag: bytes = bytes(8)
 
     def encode(self) -> bytes:
         data = np.asarray(self.symbols, dtype=np.uint8).tobytes()
         blob = b"" if self.context is None else model_blob(self.context, *self.shape)
         model = len(blob) if self.context is not None else self.model
-        return (
-            CASE.pack(self.op, self.w, self.k, len(data), self.cap, model, self.seq, self.max_fragment, 0) + data + blob
-        )
+        options = bool(self.device_id or self.deadline_ms or self.key is not None or self.op in (7, 8))
+        head = CASE.pack(self.op, self.w, self.k, len(data), self.cap, model, self.seq, self.max_fragment, int(options))
+        extra = b""
+        if options:
+            key = self.key if self.key is not None else bytes(16)
+            extra = OPTIONS.pack(self.device_id, self.deadline_ms, int(self.key is not None), 0, key, self.request_tag)
+        return head + data + extra + blob
 
 
 def build(tmp_path: Path, target_name: str) -> tuple[object, Path]:
@@ -104,9 +126,20 @@ def check(cases: list[Case], out: bytes) -> dict[str, int]:
     """Compare every result with the Python reference; return counts by outcome."""
     reader = Reader(out)
     counts = {"payload_lzw": 0, "payload_raw": 0, "no_space": 0, "argument": 0, "frames": 0, "other": 0}
-    counts |= {"context_payload": 0, "context_body": 0}
+    counts |= {"context_payload": 0, "context_body": 0, "tagged_frames": 0, "siphash": 0}
+    counts |= {"reply_taken": 0, "busy_taken": 0, "reply_refused": 0}
     for number, case in enumerate(cases):
         where = f"case {number}: op {case.op} K={case.k} W={case.w} N={len(case.symbols)} cap={case.cap}"
+        if case.op == 7:
+            data = case.symbols.tobytes()
+            assert case.key is not None
+            expected = siphash24_reference(case.key, data)
+            assert struct.unpack("<QQ", reader.take(16)) == (expected, expected), where
+            counts["siphash"] += 1
+            continue
+        if case.op == 8:
+            counts[check_reply_case(case, reader, where)] += 1
+            continue
         if case.op == 3:
             split = min(case.cap, len(case.symbols))
             assert reader.u32() == zlib.crc32(case.symbols.tobytes()), where
@@ -122,7 +155,10 @@ def check(cases: list[Case], out: bytes) -> dict[str, int]:
             continue
         valid = len(case.symbols) == 0 or int(case.symbols.max()) < (case.k if case.op < 2 else 1 << case.w)
         if case.op == 0:
-            frames = [reader.take(reader.u32()) for _ in range(reader.u32())]
+            frames = []
+            for _ in range(reader.u32()):
+                frames.append(reader.take(reader.u32()))
+                assert reader.u32() == 1, f"{where}: agilenn_frame_seal wrote other bytes than agilenn_frame_write"
             if not valid:
                 assert status == ERR_ARGUMENT and not frames, where
                 counts["argument"] += 1
@@ -134,9 +170,20 @@ def check(cases: list[Case], out: bytes) -> dict[str, int]:
                 counts["no_space"] += 1
                 continue
             assert status == OK and body == expected, where
-            assert frames == encode_frames(KIND_REQUEST, case.model, case.seq, expected, case.max_fragment), where
+            reference = encode_frames(
+                KIND_REQUEST,
+                case.model,
+                case.seq,
+                expected,
+                case.max_fragment,
+                device_id=case.device_id,
+                deadline_ms=case.deadline_ms,
+                key=case.key,
+            )
+            assert frames == reference, where
             counts["payload_lzw" if expected[0] == 1 else "payload_raw"] += 1
             counts["frames"] += len(frames)
+            counts["tagged_frames"] += len(frames) if case.key is not None else 0
             continue
         if not valid:
             assert status == ERR_ARGUMENT, where
@@ -151,6 +198,57 @@ def check(cases: list[Case], out: bytes) -> dict[str, int]:
             counts["other"] += 1
     assert reader.pos == len(out)
     return counts
+
+
+def check_reply_case(case: Case, reader: Reader, where: str) -> str:
+    """One op-8 case: agilenn_frame_read_reply decides as the reference's read_reply, and points at its payload."""
+    status, kind, offset, length = reader.u32(), reader.u32(), reader.u32(), reader.u32()
+    datagram = case.symbols.tobytes()
+    try:
+        frame = read_reply(
+            datagram,
+            model_id=case.model,
+            seq=case.seq,
+            device_id=case.device_id,
+            key=case.key,
+            request_tag=case.request_tag,
+        )
+    except ProtocolError as exc:
+        assert status == ERR_BAD_REPLY, (where, exc.reason)
+        return "reply_refused"
+    assert status == OK and kind == frame.kind, where
+    assert datagram[offset : offset + length] == frame.payload and offset == 36, where
+    return "busy_taken" if frame.kind == KIND_BUSY else "reply_taken"
+
+
+def reply_corpus(rng: np.random.Generator, count: int) -> list[Case]:
+    """Reply and busy frames for a device, with and without a key: valid ones, every header field rewritten
+    (with a valid CRC and, with a key, a valid tag: the field checks alone must refuse it), wrong tags,
+    a wrong request tag, bit flips, truncations and extensions, random bytes."""
+    cases = []
+    for number in range(count):
+        keyed = number % 2 == 1
+        key = rng.bytes(16) if keyed else None
+        request_tag = rng.bytes(8)
+        device = int(rng.integers(1, 1 << 32)) if keyed else int(rng.choice([0, 0, 7]))
+        model, seq = (int(v) for v in rng.integers(0, 1 << 32, 2, dtype=np.uint64))
+        common = {"model": model, "seq": seq, "device_id": device, "key": key, "request_tag": request_tag}
+        for datagram in forged_replies(rng, model, seq, device, key, request_tag, classes=int(rng.integers(1, 12))):
+            cases.append(Case(8, np.frombuffer(datagram, np.uint8), **common))
+    return cases
+
+
+def siphash_corpus(rng: np.random.Generator) -> list[Case]:
+    """The published test vectors (key 00..0f, messages 00, 00 01, ... of 0..63 bytes), then random keys and
+    messages, each also fed in two pieces."""
+    cases = [
+        Case(7, np.arange(n, dtype=np.uint8), cap=n // 2, key=VECTOR_KEY) for n in range(len(PUBLISHED_VECTORS))
+    ]
+    for _ in range(60):
+        n = int(rng.integers(0, 300))
+        data = rng.integers(0, 256, n).astype(np.uint8)
+        cases.append(Case(7, data, cap=int(rng.integers(0, n + 1)), key=rng.bytes(16)))
+    return cases
 
 
 def check_context(case: Case, status: int, body: bytes, where: str) -> str:
@@ -245,7 +343,11 @@ def corpus(seed: int, *, scale: int, random_streams: int, widths: tuple[int, ...
             if len(symbols) > 4000 and frag == 1:
                 frag = 7
             model, seq = (int(v) for v in rng.integers(0, 1 << 32, 2, dtype=np.uint64))
-            cases.append(Case(0, symbols, k, w, model=model, seq=seq, max_fragment=frag))
+            options: dict = {}
+            if number % 3 == 1:  # a device id and a deadline, and every other time a key: tagged frames
+                options = {"device_id": int(rng.integers(0, 1 << 32)), "deadline_ms": int(rng.integers(0, 1 << 16))}
+                options["key"] = rng.bytes(16) if number % 2 else None
+            cases.append(Case(0, symbols, k, w, model=model, seq=seq, max_fragment=frag, **options))
     # bounded output: payload capacities around the needed size, LZW bodies with small capacities
     for _, symbols, k in streams[:: max(1, len(streams) // 12)]:
         need = len(encode_payload(symbols, k, 12))
@@ -264,7 +366,7 @@ def corpus(seed: int, *, scale: int, random_streams: int, widths: tuple[int, ...
     cases += [Case(2, bad, w=2, cap=100)]
     for n in (0, 1, 3, 4, 5, 100, 1500):
         cases.append(Case(3, rng.integers(0, 256, n).astype(np.uint8), cap=int(rng.integers(0, n + 1))))
-    return cases + context_corpus(rng, 60 * scale)
+    return cases + context_corpus(rng, 60 * scale) + siphash_corpus(rng) + reply_corpus(rng, 8 * scale)
 
 
 def test_c_matches_python_on_host_with_sanitizers(tmp_path):
@@ -274,6 +376,8 @@ def test_c_matches_python_on_host_with_sanitizers(tmp_path):
     print(f"\nhost (ASan/UBSan): {len(cases)} cases, {counts}")
     assert counts["payload_lzw"] > 50 and counts["payload_raw"] > 50 and counts["no_space"] > 10
     assert counts["context_payload"] > 20 and counts["context_body"] > 100 and counts["argument"] > 30
+    assert counts["tagged_frames"] > 50 and counts["siphash"] >= 124
+    assert counts["reply_taken"] >= 8 and counts["busy_taken"] >= 8 and counts["reply_refused"] > 500
 
 
 @pytest.mark.qemu
@@ -285,3 +389,4 @@ def test_c_matches_python_on_cortex_m(target_name, tmp_path):
     print(f"\n{target_name}: {len(cases)} cases, {counts}")
     assert counts["payload_lzw"] > 20 and counts["payload_raw"] > 20
     assert counts["context_payload"] > 5 and counts["context_body"] > 50
+    assert counts["tagged_frames"] > 10 and counts["siphash"] >= 124 and counts["reply_refused"] > 200

@@ -66,3 +66,18 @@ COUNT = 12  # test images of the shared host library
 def host_library(exported_folder, tmp_path_factory):
     """(library, images, labels): the export fixture generated for the host, with COUNT test images."""
     return generated_library(exported_folder, "host", tmp_path_factory.mktemp("lib") / "agilenn", COUNT)
+
+
+@pytest.fixture(scope="session")
+def auth_library(exported_folder, tmp_path_factory):
+    """(library, images, labels): the export fixture generated for the host with --auth (tagged frames)."""
+    out = tmp_path_factory.mktemp("lib_auth") / "agilenn_auth"
+    return generated_library(exported_folder, "host", out, COUNT, extra=["--auth"])
+
+
+@pytest.fixture(scope="session")
+def device_keys():
+    """Keys of devices 1..4 (what `agilenn keys FILE --devices 4` writes), fixed for the session."""
+    from agilenn_codegen.offload.keys import new_keys
+
+    return new_keys(range(1, 5))

@@ -12,9 +12,17 @@ import pytest
 
 from agilenn_codegen.cli import main
 from agilenn_codegen.lossy_proxy import LossyProxy
+from agilenn_codegen.offload import HEADER_SIZE
 from agilenn_codegen.pipeline.device_model import dataset_images
-from agilenn_codegen.pipeline.device_run import library_build_inputs, load_library, reference_pipeline, run_device
+from agilenn_codegen.pipeline.device_run import (
+    DeviceIdentity,
+    library_build_inputs,
+    load_library,
+    reference_pipeline,
+    run_device,
+)
 from agilenn_codegen.pipeline.symbols import nearest_centroid, symbol_table, symbol_values
+from agilenn_codegen.server import ServerOptions
 from agilenn_codegen.server.thread import ServerThread
 from agilenn_codegen.targets import build_program, load_target, run_program
 from tests.pipeline.conftest import COUNT, generated_library
@@ -39,8 +47,95 @@ def test_server_round_trip_is_exact(library, exported_folder, request):
     assert report.accuracy_final == report.accuracy_python_int8
     assert report.bytes_mean < report.raw_bytes  # a coded payload only when shorter than raw packing
     assert set(results.fragments.tolist()) >= {1}
-    encodings = {frames[0][28] for frames in results.frames}  # the first payload byte of every request
+    encodings = {frames[0][HEADER_SIZE] for frames in results.frames}  # the first payload byte of every request
     assert encodings == {2 if library == "host_library" else 1}
+
+
+def test_authenticated_round_trip_is_exact(auth_library, exported_folder, device_keys):
+    lib, images, labels = auth_library
+    identity = DeviceIdentity(2, device_keys[2])
+    with ServerThread(exported_folder[0], keys=device_keys) as server:
+        report, results = run_device(lib, images, labels, server.address, timeout_ms=2000, identity=identity)
+        again, _ = run_device(lib, images, labels, server.address, timeout_ms=2000, identity=identity)
+        stats = server.stats.snapshot()
+    assert lib.manifest["agilenn"]["auth"] is True and report.authenticated
+    assert report.answered_remote == again.answered_remote == COUNT  # a later run's numbers are new to the window
+    assert report.frames_equal_reference == COUNT  # device id, deadline and the tag, byte for byte
+    assert report.predictions_equal_python == COUNT and report.logits_equal_python == COUNT
+    assert all(len(frame) == HEADER_SIZE + frame[26] + 256 * frame[27] + 8 for f in results.frames for frame in f)
+    assert stats["drops"] == {} and stats["replies"] == 2 * COUNT
+
+
+def test_authenticated_library_and_server_refuse_each_other_s_strangers(auth_library, exported_folder, device_keys):
+    """A device with a key the server does not list, and an unauthenticated device, get no answer: the server
+    refuses them before any work; the devices answer locally."""
+    lib, images, labels = auth_library
+    stranger = DeviceIdentity(99, bytes(range(16)))
+    impostor = DeviceIdentity(1, device_keys[2])  # device 1's id with device 2's key
+    with ServerThread(exported_folder[0], keys=device_keys) as server:
+        for identity in (stranger, impostor):
+            report, _ = run_device(lib, images[:3], labels[:3], server.address, timeout_ms=100, identity=identity)
+            assert report.answered_remote == 0 and report.predictions_equal_python == 3
+        stats = server.stats.snapshot()
+    assert stats["replies"] == 0 and stats["requests"] == 0
+    assert stats["drops"] == {"unknown_device": 3, "bad_tag": 3}
+
+
+def test_busy_server_makes_the_device_answer_locally_at_once(host_library, exported_folder):
+    """A server that answers nothing it cannot answer within 1 us (`--max-wait-ms 0.001`): a busy reply comes at
+    once, and the device answers with its local head without waiting out its timeout."""
+    lib, images, labels = host_library
+    options = ServerOptions(max_wait_ms=0.001)
+    with ServerThread(exported_folder[0], options=options) as server:
+        report, results = run_device(lib, images, labels, server.address, timeout_ms=1000, first_seq=1)
+        stats = server.stats.snapshot()
+    assert report.answered_remote == 0 and report.busy_replies == COUNT and results.busy.tolist() == [1] * COUNT
+    assert report.predictions_equal_python == COUNT and report.rejected_replies == 0
+    assert float(np.max(results.wait_ms)) < 500  # it did not wait for its 1000 ms timeout
+    assert stats["busy"] == COUNT and stats["replies"] == 0
+
+
+NO_KEY_MAIN = r"""
+#include <stdio.h>
+#include "{name}_agilenn.h"
+#include "agilenn_port.h"
+/* a port that counts what the pipeline does with it */
+static int sends, receives;
+static uint32_t clock_ms;
+int32_t agilenn_port_send(const uint8_t *frame, int32_t length) {{ (void)frame; (void)length; sends++; return 0; }}
+int32_t agilenn_port_receive(uint8_t *buffer, int32_t capacity, uint32_t timeout_ms)
+{{ (void)buffer; (void)capacity; receives++; clock_ms += timeout_ms; return 0; }}
+uint32_t agilenn_port_millis(void) {{ return clock_ms; }}
+static float image[{NAME}_IMAGE_SIZE];
+static uint8_t frame[{NAME}_FRAME_MAX_BYTES];
+int main(void)
+{{
+    int32_t cls = -1, used = -1;
+    float logits[{NAME}_NUM_CLASSES];
+    const uint8_t key[16] = {{1, 2, 3}};
+    if ({name}_begin(image) != AGILENN_OK || {name}_fragment(0, frame, (int32_t)sizeof frame) != -3) return 3;
+    if ({name}_infer(image, 500u, &cls, logits, &used) != AGILENN_OK || used != 0) return 4;
+    if (cls != {name}_local_only(NULL) || sends != 0 || receives != 0) return 5;  /* nothing sent, no waiting */
+    if ({name}_provision(0u, key) != AGILENN_ERR_ARGUMENT) return 6;
+    if ({name}_provision(5u, NULL) != AGILENN_ERR_ARGUMENT) return 6;
+    if ({name}_provision(5u, key) != AGILENN_OK || {name}_device_id() != 5u) return 7;
+    if ({name}_infer(image, 500u, &cls, logits, &used) != AGILENN_OK || used != 0) return 8;
+    if (sends != {name}_fragment_count() || receives != 1) return 9;  /* provisioned: it sends, it waits */
+    puts("ok");
+    return 0;
+}}
+"""
+
+
+def test_an_unprovisioned_device_sends_nothing_and_answers_locally(auth_library, tmp_path):
+    lib, _, _ = auth_library
+    source = tmp_path / "no_key.c"
+    source.write_text(NO_KEY_MAIN.format(name=lib.name, NAME=lib.name.upper()))
+    sources, includes = library_build_inputs(lib)
+    sources += [lib.folder / f"{lib.name}_agilenn_infer.c", source]
+    exe = build_program(load_target("host"), sources, includes, tmp_path / "build", sanitize=True)
+    result = run_program(load_target("host"), exe, tmp_path, timeout_s=60)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stdout + result.stderr
 
 
 def test_no_server_falls_back_to_local(host_library):

@@ -8,7 +8,7 @@ import struct
 
 import pytest
 
-from agilenn_codegen.offload import HEADER_SIZE
+from agilenn_codegen.offload import FLAG_MAC, HEADER_SIZE, MAC_SIZE
 from agilenn_codegen.pipeline.emulated_run import run_emulated
 from agilenn_codegen.pipeline.uart_bridge import FrameSplitter
 from agilenn_codegen.server.thread import ServerThread
@@ -28,21 +28,22 @@ def _dead_udp_port() -> int:
         return s.getsockname()[1]
 
 
-def _frame(length: int, body: bytes = b"") -> bytes:
-    header = b"AGNN" + bytes([1, 2]) + struct.pack("<HHIIHII", 0, 1, 0, 0, length, length, 0)
-    return header + (body or bytes(length))
+def _frame(length: int, body: bytes = b"", *, tagged: bool = False) -> bytes:
+    header = b"AGNN" + bytes([2, 2, FLAG_MAC if tagged else 0, 0])
+    header += struct.pack("<HHIIIHHII", 0, 1, 0, 0, 0, 0, length, length, 0)
+    return header + (body or bytes(length)) + (b"T" * MAC_SIZE if tagged else b"")
 
 
 def test_frame_splitter_resyncs_on_the_magic():
-    a, b = _frame(3, b"abc"), _frame(0)
+    a, b, c = _frame(3, b"abc"), _frame(0), _frame(2, b"AG", tagged=True)
     splitter = FrameSplitter()
-    stream = b"xxAG" + a + b"\x00AGN" + b
+    stream = b"xxAG" + a + b"\x00AGN" + b + c + b"AGNN"[:3]
     frames = []
     for i in range(0, len(stream), 5):  # arbitrary chunking, magic split across reads
         frames += splitter.feed(stream[i : i + 5])
-    assert frames == [a, b]
+    assert frames == [a, b, c]  # the tagged frame with its 8 tag bytes
     assert splitter.resyncs == 8
-    assert len(a) == HEADER_SIZE + 3
+    assert len(a) == HEADER_SIZE + 3 and len(c) == HEADER_SIZE + 2 + MAC_SIZE
 
 
 @pytest.mark.qemu
@@ -84,3 +85,19 @@ def test_emulated_device_without_server_answers_locally(m7_library):
     assert report.frames_equal_reference == COUNT
     assert run.bridge.frames_down == 0
     assert all(95 <= w < 2000 for w in results.wait_ms.tolist())  # the timeout, measured by SysTick
+
+
+@pytest.mark.qemu
+def test_emulated_authenticated_device_is_answered_and_byte_exact(exported_folder, tmp_path, device_keys):
+    """codegen --auth on the emulated Cortex-M7: the key comes in at run time (params.bin), every frame on the
+    UART carries its tag, byte for byte the reference's, and the server (with the key file) answers them all."""
+    from agilenn_codegen.pipeline.device_run import DeviceIdentity
+
+    lib, images, labels = generated_library(exported_folder, "stm32f746", tmp_path / "auth", COUNT, ["--auth"])
+    identity = DeviceIdentity(4, device_keys[4])
+    with ServerThread(exported_folder[0], keys=device_keys) as server:
+        run = run_emulated(lib, images, labels, server.address, timeout_ms=5000, identity=identity)
+    assert run.report.answered_remote == COUNT and run.report.frames_equal_reference == COUNT
+    assert run.report.predictions_equal_python == COUNT and run.report.logits_equal_python == COUNT
+    assert all(len(f) == HEADER_SIZE + f[26] + 256 * f[27] + MAC_SIZE for fs in run.results.frames for f in fs)
+    assert not (lib.folder / "firmware" / "run" / "params.bin").exists()  # the key does not stay on disk

@@ -123,5 +123,5 @@ def test_begin_u8_sends_what_begin_sends(tmp_path):
         assert u8_logits == float_logits, f"image {k}: local logits differ"
         assert len(u8_frames) == len(float_frames)
         for a, b in zip(float_frames, u8_frames, strict=True):
-            # the same frame but for the sequence number (bytes 14..17) and the CRC that covers it (24..27)
-            assert a[:14] + a[18:24] + a[28:] == b[:14] + b[18:24] + b[28:], f"image {k}: frames differ"
+            # the same frame but for the sequence number (bytes 20..23) and the CRC that covers it (32..35)
+            assert a[:20] + a[24:32] + a[36:] == b[:20] + b[24:32] + b[36:], f"image {k}: frames differ"

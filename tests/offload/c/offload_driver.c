@@ -5,13 +5,19 @@
  * usage: offload_driver, in a folder with cases.bin; it writes out.bin (fixed names: the bare-metal
  * startup code passes no arguments)
  * A case (little-endian): u8 op, u8 W (or b), u16 K, u32 N, u32 cap, u32 model_id, u32 seq,
- * u16 max_fragment, u16 zero, then N symbol bytes. ops:
+ * u16 max_fragment, u16 flags, then N symbol bytes; with flags bit 0, then 32 bytes of frame options:
+ * u32 device id, u16 deadline ms, u8 has_key, u8 zero, 16-byte key, 8-byte request tag. ops:
  *   0 payload: encode_payload into a buffer of `cap` bytes (0: AGILENN_PAYLOAD_MAX_BYTES), then every
- *     fragment with agilenn_frame_write -> u32 status, u32 len, payload, u32 guard_ok,
- *     u32 nframes, then per frame u32 len + bytes
+ *     fragment with agilenn_frame_write (and the frame options) -> u32 status, u32 len, payload,
+ *     u32 guard_ok, u32 nframes, then per frame u32 len + bytes + u32 (1: agilenn_frame_seal on the
+ *     fragment already in place wrote the same bytes)
  *   1 lzw:  agilenn_lzw_encode with capacity cap -> u32 status, u32 len, body, u32 guard_ok
  *   2 pack: agilenn_pack_indices at b = W with capacity cap -> u32 status, u32 len, bytes, u32 guard_ok
  *   3 crc:  agilenn_crc32 of the N bytes, chained at byte `cap` -> u32 crc
+ *   7 siphash: SipHash-2-4 of the N bytes under the options' key -> u64 tag (agilenn_siphash24), u64 tag
+ *     fed in two pieces split at byte `cap` (init/update/update/final)
+ *   8 read reply: agilenn_frame_read_reply of the N bytes as a datagram, for model_id, seq and the options'
+ *     device id, key (if has_key) and request tag -> u32 status, u32 kind, u32 payload offset, u32 payload len
  * ops 4..6 take a context model after the symbols (`model_id` holds its size in bytes): u16 K, C, H, W,
  * L, R (rare count), rows; u16 live[L], u16 rare[R], u16 map[L * (K+1)^2 * K] (row * K), u32 cum_freq[rows * K]
  *   4 context payload: agilenn_encode_payload with the model into `cap` bytes (0: the maximum)
@@ -34,6 +40,8 @@ static uint8_t symbols[MAX_N];
 static uint16_t lzw_state[AGILENN_LZW_STATE_WORDS(AGILENN_LZW_MAX_BITS)];
 static uint8_t buffer[AGILENN_PAYLOAD_HEADER_SIZE + MAX_N + GUARD];
 static uint8_t frame[AGILENN_FRAME_MAX_BYTES(65535u) + GUARD];
+static uint8_t sealed[AGILENN_FRAME_MAX_BYTES(65535u)];
+static uint8_t options[32];
 
 #define MAX_LIVE 16u
 #define MAX_CHANNELS 64u
@@ -73,6 +81,11 @@ static int put_bytes(FILE *f, const uint8_t *data, size_t len)
 static uint16_t get_u16(const uint8_t *b)
 {
     return (uint16_t)(b[0] | b[1] << 8);
+}
+
+static int put_u64(FILE *f, uint64_t v)
+{
+    return put_u32(f, (uint32_t)v) | put_u32(f, (uint32_t)(v >> 32));
 }
 
 /* The context model of ops 4..6 from its blob; 0 if it does not fit this driver's arrays. */
@@ -155,6 +168,12 @@ int main(void)
             rc = 3;
             break;
         }
+        memset(options, 0, sizeof options);
+        if ((head[22] & 1u) != 0u && fread(options, 1, sizeof options, in) != sizeof options) {
+            fprintf(stderr, "bad options\n");
+            rc = 3;
+            break;
+        }
         if (op == 0u) {
             const agilenn_payload_params_t pp = {n, k, w, NULL};
             agilenn_frame_params_t fp;
@@ -173,8 +192,12 @@ int main(void)
             rc |= put_bytes(out, buffer, st == AGILENN_OK ? len : 0u) | put_u32(out, guard_ok(buffer, cap));
             fp.kind = AGILENN_OFFLOAD_KIND_REQUEST;
             fp.model_id = get_u32(head + 12);
+            fp.device_id = get_u32(options);
             fp.seq = get_u32(head + 16);
+            fp.deadline_ms = get_u16(options + 4);
             fp.max_fragment = (uint16_t)(head[20] | head[21] << 8);
+            fp.key = options[6] ? options + 8 : NULL;
+            fp.request_tag = NULL;
             nframes = (st == AGILENN_OK) ? AGILENN_FRAGMENT_COUNT((uint32_t)len, (uint32_t)fp.max_fragment) : 0u;
             rc |= put_u32(out, nframes);
             for (i = 0; i < nframes; i++) {
@@ -188,6 +211,19 @@ int main(void)
                     return 4;
                 }
                 rc |= put_u32(out, (uint32_t)flen) | put_bytes(out, frame, flen);
+                {
+                    /* the same fragment sealed in place: the payload bytes already after the header's room */
+                    const uint32_t offset = i * fp.max_fragment;
+                    const uint32_t part = (uint32_t)len - offset < fp.max_fragment ? (uint32_t)len - offset
+                                                                                     : fp.max_fragment;
+                    size_t slen = 0u;
+                    memset(sealed, 0, sizeof sealed);
+                    if (part > 0u) {
+                        memcpy(sealed + AGILENN_FRAME_HEADER_SIZE, buffer + offset, part);
+                    }
+                    fs = agilenn_frame_seal(&fp, (uint32_t)len, (uint16_t)i, sealed, fcap, &slen);
+                    rc |= put_u32(out, (uint32_t)(fs == AGILENN_OK && slen == flen && memcmp(sealed, frame, flen) == 0));
+                }
             }
         } else if (op == 1u || op == 2u) {
             if (cap > AGILENN_PAYLOAD_HEADER_SIZE + MAX_N) {
@@ -253,6 +289,37 @@ int main(void)
         } else if (op == 3u) {
             const uint32_t split = cap < n ? cap : n;
             rc |= put_u32(out, agilenn_crc32(agilenn_crc32(0u, symbols, split), symbols + split, n - split));
+        } else if (op == 7u) {
+            const uint32_t split = cap < n ? cap : n;
+            agilenn_siphash_t state;
+            rc |= put_u64(out, agilenn_siphash24(options + 8, symbols, n));
+            agilenn_siphash_init(&state, options + 8);
+            agilenn_siphash_update(&state, symbols, split);
+            agilenn_siphash_update(&state, symbols + split, n - split);
+            rc |= put_u64(out, agilenn_siphash_final(&state));
+        } else if (op == 8u) {
+            agilenn_reply_params_t rp;
+            uint8_t kind = 0u;
+            const uint8_t *payload = NULL;
+            size_t payload_len = 0u;
+            uint8_t *copy; /* the datagram at the very end of an array: ASan sees any read past it */
+            if (n > sizeof sealed) {
+                rc = 3;
+                break;
+            }
+            copy = sealed + (sizeof sealed - n);
+            rp.model_id = get_u32(head + 12);
+            rp.device_id = get_u32(options);
+            rp.seq = get_u32(head + 16);
+            rp.key = options[6] ? options + 8 : NULL;
+            rp.request_tag = options + 24;
+            if (n > 0u) {
+                memcpy(copy, symbols, n);
+            }
+            st = agilenn_frame_read_reply(&rp, copy, n, &kind, &payload, &payload_len);
+            rc |= put_u32(out, (uint32_t)st) | put_u32(out, kind);
+            rc |= put_u32(out, payload != NULL ? (uint32_t)(payload - copy) : 0xFFFFFFFFu);
+            rc |= put_u32(out, (uint32_t)payload_len);
         } else {
             fprintf(stderr, "bad op %u\n", (unsigned)op);
             rc = 3;
