@@ -303,7 +303,7 @@ def test_a_missing_compiler_is_named(tmp_path, monkeypatch):
 def test_without_the_library_the_reference_decodes_and_the_server_says_why(tiny, monkeypatch):
     from agilenn_codegen.offload import native
     from agilenn_codegen.server.model import ModelSpec
-    from agilenn_codegen.server.run import _encodings
+    from agilenn_codegen.server.run import encodings as _encodings
 
     missing = native.NativeStatus(None, "no C compiler found (set CC, or install gcc or clang)")
     monkeypatch.setattr(native, "_load", lambda: (None, missing))

@@ -19,16 +19,13 @@ from test_protocol_payload import relu6_features, stream_cases
 
 from agilenn_codegen.offload import (
     KIND_BUSY,
-    KIND_REPLY,
     KIND_REQUEST,
     ContextCodec,
     ContextModel,
     ProtocolError,
     context_encode,
-    encode_busy,
     encode_frames,
     encode_payload,
-    encode_reply,
     fit_context_model,
     lzw_encode,
     pack_indices,
@@ -241,9 +238,7 @@ def reply_corpus(rng: np.random.Generator, count: int) -> list[Case]:
 def siphash_corpus(rng: np.random.Generator) -> list[Case]:
     """The published test vectors (key 00..0f, messages 00, 00 01, ... of 0..63 bytes), then random keys and
     messages, each also fed in two pieces."""
-    cases = [
-        Case(7, np.arange(n, dtype=np.uint8), cap=n // 2, key=VECTOR_KEY) for n in range(len(PUBLISHED_VECTORS))
-    ]
+    cases = [Case(7, np.arange(n, dtype=np.uint8), cap=n // 2, key=VECTOR_KEY) for n in range(len(PUBLISHED_VECTORS))]
     for _ in range(60):
         n = int(rng.integers(0, 300))
         data = rng.integers(0, 256, n).astype(np.uint8)

@@ -97,13 +97,18 @@ def test_answer_is_remote_onnx_bit_for_bit(tiny: TinyModel, server: ServerThread
             assert np.array_equal(got, reference_logits(tiny, symbols))
 
 
-@pytest.mark.parametrize("max_fragment", [1444, 16])
-def test_retransmitted_request_is_answered_again(tiny: TinyModel, server: ServerThread, max_fragment: int):
+@pytest.mark.parametrize("max_fragment", [1428, 16])
+def test_a_replayed_request_is_dropped_and_a_new_number_answered(tiny: TinyModel, max_fragment: int):
+    """Devices never resend a sequence number; a copy of an answered request is a replay (or a duplicate)."""
     symbols = random_symbols(tiny, np.random.default_rng(7))
     payload = request_payload(tiny, symbols)
-    with _client(server.address, tiny, max_fragment=max_fragment) as client:
-        first, second = client.infer(41, payload), client.infer(41, payload)
-    assert first is not None and second is not None and np.array_equal(first, second)
+    with ServerThread(tiny.folder) as srv, _client(srv.address, tiny, max_fragment=max_fragment) as client:
+        client.timeout_s = 0.3
+        first, second, third = client.infer(41, payload), client.infer(41, payload), client.infer(42, payload)
+        snap = settle(srv.stats, lambda snap: snap["replies"] >= 2)
+    assert first is not None and second is None and third is not None and np.array_equal(first, third)
+    frames = len(encode_frames(KIND_REQUEST, tiny.model_id, 41, payload, max_fragment))
+    assert snap["drops"] == {"replay": frames} and snap["replies"] == 2
 
 
 def test_classify_combines_or_falls_back(tiny: TinyModel, server: ServerThread):
