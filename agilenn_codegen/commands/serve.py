@@ -30,7 +30,7 @@ def command(
         1000, "--deadline-ms", help="Deadline of requests that carry none (devices send their reply timeout)."
     ),
     deadline_margin_ms: float = typer.Option(
-        5.0, "--deadline-margin-ms", help="Taken off every deadline for the reply's way back to the device."
+        20.0, "--deadline-margin-ms", help="Taken off every deadline: the way back, and a late thread or process."
     ),
     max_wait_ms: float = typer.Option(
         200.0, "--max-wait-ms", help="Answer busy at once when a request would take longer than this to answer."

@@ -67,7 +67,7 @@ class ServerOptions:
     max_queue_per_source: int = 16
     max_wait_ms: float = 200.0
     default_deadline_ms: int = 1000
-    deadline_margin_ms: float = 5.0
+    deadline_margin_ms: float = 20.0
     replay_window: int = DEFAULT_WINDOW
     max_devices: int = 65536
     threads: int = 1

@@ -83,7 +83,7 @@ class RequestDecoder:
         max_pending: int = 256,
         keys: Mapping[int, bytes] | None = None,
         default_deadline_ms: int = 1000,
-        deadline_margin_ms: float = 5.0,
+        deadline_margin_ms: float = 20.0,
         replay_window: int = DEFAULT_WINDOW,
         max_devices: int = 65536,
     ) -> None:
