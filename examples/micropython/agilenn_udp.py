@@ -5,9 +5,10 @@
 IMAGES holds float32 images back to back, agilenn_fashion_mnist.INPUT_BYTES each, normalised as
 agilenn_fashion_mnist.NORMALISATION says (make_images.py writes some from Fashion-MNIST). For each
 image the device loop of the paper: begin() runs the device network and gives the frames of the
-remote features; they go to the server; its reply is combined with the local logits by finish(),
-or, when no valid reply comes within the timeout, local_only() answers. One line per image: index,
-class, where the answer came from, class name.
+remote features (they carry the timeout as their deadline); they go to the server; its reply is
+combined with the local logits by finish(), or, when the server answers busy (finish() gives None)
+or no valid reply comes within the timeout, local_only() answers. One line per image: index, class,
+where the answer came from (remote, busy or local), class name.
 """
 
 import select
@@ -34,9 +35,12 @@ def classify(sock, poller, image, timeout_ms):
             time.sleep_ms(min(left, 10))
             continue
         try:
-            return nn.finish(reply)[0], "remote"
+            answer = nn.finish(reply)
         except ValueError:  # a late reply to an earlier request, or a damaged one
             continue
+        if answer is None:  # the server is busy: it will not answer this request
+            return nn.local_only()[0], "busy"
+        return answer[0], "remote"
 
 
 def main(argv):
@@ -45,6 +49,7 @@ def main(argv):
         sys.exit(2)
     host, port, path = argv[1], int(argv[2]), argv[3]
     timeout_ms = int(argv[4]) if len(argv) > 4 else 500
+    nn.set_timeout(timeout_ms)  # the deadline every request carries: the server never answers after it
     address = socket.getaddrinfo(host, port, 0, socket.SOCK_DGRAM)[0][-1]
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.connect(address)

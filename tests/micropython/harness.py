@@ -19,7 +19,7 @@ import numpy as np
 from agilenn_codegen.micropython import firmware
 from agilenn_codegen.micropython.session import ChunkResult, hex_literal, ram_files_chunks, run_chunks
 from agilenn_codegen.micropython.source import CACHE_DIR
-from agilenn_codegen.offload import KIND_REPLY, encode_frames, encode_reply
+from agilenn_codegen.offload import KIND_BUSY, KIND_REPLY, encode_busy, encode_frames, encode_reply
 from agilenn_codegen.pipeline.device_run import LibraryInfo, load_library, reference_pipeline
 from agilenn_codegen.pipeline.reference import argmax_first, combine
 
@@ -28,6 +28,7 @@ TINY_MODEL = ROOT / "examples" / "models" / "tiny_cnn_int8.onnx"
 AGILENN_EXAMPLE = ROOT / "examples" / "agilenn_fmnist"
 TINY = "tiny_cnn_int8"
 AGILENN = "agilenn_fashion_mnist"
+AGILENN_AUTH = "agilenn_fashion_mnist_auth"  # the same library with --auth (the unix port only)
 QEMU_HEAP_BYTES = 1 << 20  # room for the native modules' code and static buffers (copied into the heap)
 PORT_NAMES = ("unix", "qemu-m3", "qemu-m7")
 TINY_PIXEL_SCALE = "1/255"  # the tiny example gets run_u8 for pixel / 255 (codegen --input-scale)
@@ -39,10 +40,16 @@ class PortBuild:
     program: Path  # the unix executable or the qemu firmware.elf
     tiny_dir: Path  # generated library folders (with micropython/ and micropython_native/)
     agilenn_dir: Path
+    auth_dir: Path | None = None  # the authenticated AgileNN library (unix only)
 
     @property
     def agilenn(self) -> LibraryInfo:
         return load_library(self.agilenn_dir)
+
+    @property
+    def agilenn_auth(self) -> LibraryInfo:
+        assert self.auth_dir is not None, "only the unix port has the authenticated module"
+        return load_library(self.auth_dir)
 
     def run(self, chunks: list[str]) -> list[ChunkResult]:
         return run_chunks(self.port.name, self.program, chunks)
@@ -57,10 +64,12 @@ def prepared(port_name: str) -> PortBuild:
     overflow = ["--allow-overflow"] if port.target == "lpc1768" else []
     with firmware.build_lock(work / "prepare"):
         models = [(TINY_MODEL, ["--input-scale", TINY_PIXEL_SCALE]), (AGILENN_EXAMPLE, overflow)]
+        if not port.emulated:
+            models.append((AGILENN_EXAMPLE, ["--auth", "--name", AGILENN_AUTH]))
         libs = firmware.generate_libraries(port, models, work / "libs")
         heap = QEMU_HEAP_BYTES if port.emulated else None
         program = firmware.build_with_modules(port, list(libs.values()), work / "firmware", heap_bytes=heap)
-    return PortBuild(port, program, libs[TINY], libs[AGILENN])
+    return PortBuild(port, program, libs[TINY], libs[AGILENN], libs.get(AGILENN_AUTH))
 
 
 @functools.cache
@@ -213,8 +222,20 @@ print(seq, struct.pack('<f', m.get_alpha()).hex(), '|'.join(f.hex() for f in fra
 """
 
 
-def reply_frame(lib: LibraryInfo, seq: int, logits: np.ndarray) -> bytes:
-    (frame,) = encode_frames(KIND_REPLY, lib.exported.model_id, seq, encode_reply(logits))
+def reply_frame(
+    lib: LibraryInfo,
+    seq: int,
+    logits: np.ndarray,
+    *,
+    device: int = 0,
+    key: bytes | None = None,
+    request_tag: bytes | None = None,
+    kind: int = KIND_REPLY,
+) -> bytes:
+    """A reply (or with kind busy, a busy reply) to request `seq`, tagged when `key` is given."""
+    payload = encode_busy(1, 20) if kind == KIND_BUSY else encode_reply(logits)
+    tag = {"key": key, "request_tag": request_tag} if key is not None else {}
+    (frame,) = encode_frames(kind, lib.exported.model_id, seq, payload, device_id=device, **tag)
     return frame
 
 

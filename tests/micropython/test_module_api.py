@@ -128,3 +128,80 @@ def test_a_bad_reply_is_refused_and_the_request_still_answers():
     reference = reference_pipeline(lib)
     local = reference.device(image).local_logits
     assert lines[4] == str(argmax_first(combine(local, logits, lib.exported.alpha)))
+
+
+def test_a_busy_reply_returns_none_and_the_counters_count():
+    """finish() of the server's busy reply gives None (answer with local_only() at once); refused replies and busy
+    replies are counted; set_timeout() puts the deadline in the request's frames, set_sequence() the number."""
+    build = harness.prepared("unix")
+    lib = build.agilenn
+    image = harness.agilenn_images(lib, 1, seed=5)[0]
+    logits = np.arange(lib.num_classes, dtype=np.float32)
+    code = (
+        "import agilenn_fashion_mnist as m\n"
+        "m.set_sequence(41)\nm.set_timeout(750)\n"
+        f"frames = m.begin({harness.hex_literal(image.tobytes())})\n"
+        "print(m.sequence(), '|'.join(f.hex() for f in frames))\n"
+        f"print(m.finish({harness.hex_literal(harness.reply_frame(lib, 42, logits, kind=harness.KIND_BUSY))}))\n"
+        "print('skip')\n"
+        "try:\n"
+        f"    m.finish({harness.hex_literal(harness.reply_frame(lib, 41, logits))})\n"
+        "except ValueError as e:\n    print('ValueError')\n"
+        "print(m.busy_replies(), m.rejected_replies())\n"
+        "for bad in (-1, 70000):\n"
+        "    try:\n        m.set_timeout(bad)\n    except ValueError as e:\n        print(e)\n"
+    )
+    lines = _run(code)
+    seq_text, frames_text = lines[0].split()
+    assert seq_text == "42"
+    reference = reference_pipeline(lib)
+    frames = [bytes.fromhex(f) for f in frames_text.split("|")]
+    assert frames == reference.frames(42, reference.device(image).payload, deadline_ms=750)
+    assert lines[1] == "None" and lines[3] == "ValueError"  # busy; then a reply to request 41 is stale
+    assert lines[4] == "1 1"
+    assert lines[5:] == [f"set_timeout: the timeout must be 0..65535 ms, got {v}" for v in (-1, 70000)]
+
+
+def test_the_authenticated_module_needs_a_key_and_takes_only_tagged_replies():
+    build = harness.prepared("unix")
+    lib = build.agilenn_auth
+    key = bytes(range(100, 116))
+    image = harness.agilenn_images(lib, 1, seed=6)[0]
+    reference = reference_pipeline(lib)
+    payload = reference.device(image).payload
+    frames = reference.frames(1, payload, device_id=7, key=key)
+    tag = frames[0][-8:]
+    logits = np.linspace(-2, 2, lib.num_classes).astype(np.float32)
+    good = harness.reply_frame(lib, 1, logits, device=7, key=key, request_tag=tag)
+    forged = harness.reply_frame(lib, 1, logits * 3, device=7, key=bytes(16), request_tag=tag)
+    untagged = harness.reply_frame(lib, 1, logits, device=7)
+    busy_forged = harness.reply_frame(lib, 1, logits, device=7, key=bytes(16), request_tag=tag, kind=harness.KIND_BUSY)
+    image_hex = harness.hex_literal(image.tobytes())
+    code = (
+        f"import {harness.AGILENN_AUTH} as m\n"
+        "print(m.AUTH)\n"
+        f"try:\n    m.begin({image_hex})\nexcept ValueError as e:\n    print(e)\n"
+        "for args in ((0, bytes(16)), (7, bytes(15)), (7, 3)):\n"
+        "    try:\n        m.provision(*args)\n"
+        "    except (ValueError, TypeError) as e:\n        print(type(e).__name__, e)\n"
+        f"m.provision(7, {harness.hex_literal(key)})\n"
+        "m.set_sequence(0)\n"
+        f"frames = m.begin({image_hex})\n"
+        "print('|'.join(f.hex() for f in frames))\n"
+        f"for reply in ({harness.hex_literal(forged)}, {harness.hex_literal(untagged)}, "
+        f"{harness.hex_literal(busy_forged)}):\n"
+        "    try:\n        m.finish(reply)\n    except ValueError:\n        print('refused')\n"
+        f"print(m.finish({harness.hex_literal(good)})[1].hex(), m.rejected_replies(), m.busy_replies())\n"
+    )
+    lines = _run(code)
+    assert lines[0] == "1"
+    assert lines[1] == "begin: no key: call provision(device_id, key) first"
+    assert lines[2:5] == [
+        "ValueError provision: the device id must be 1..2**32-1",
+        "ValueError provision: key must be 16 bytes, got 15",
+        "TypeError provision: key must be a bytes-like object of 16 bytes",
+    ]
+    assert [bytes.fromhex(f) for f in lines[5].split("|")] == frames  # tags byte for byte the reference's
+    assert lines[6:9] == ["refused"] * 3
+    combined = combine(reference.device(image).local_logits, logits, lib.exported.alpha)
+    assert lines[9] == f"{combined.tobytes().hex()} 3 0"

@@ -34,7 +34,7 @@ def _run_example(address, images_file, timeout_ms):
     build = harness.prepared("unix")
     script = EXAMPLE_DIR / "agilenn_udp.py"
     cmd = [str(build.program), str(script), address[0], str(address[1]), str(images_file), str(timeout_ms)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lines = proc.stdout.splitlines()
     rows = [line.split(maxsplit=3) for line in lines[:-1]]
@@ -78,3 +78,17 @@ def test_udp_example_falls_back_to_the_local_head_without_a_server(tmp_path):
     assert [r[2] for r in rows] == ["local"] * 3
     assert [r[1] for r in rows] == local
     assert summary == "answered remotely: 0 of 3"
+
+
+def test_udp_example_answers_locally_at_once_when_the_server_is_busy(tmp_path):
+    """A server that answers busy (it cannot answer anything within 1 us): every image gets the local head's
+    answer at once, long before the example's 3 s timeout."""
+    from agilenn_codegen.server import ServerOptions
+
+    images = _write_images(tmp_path / "images.bin", 4)
+    with ServerThread(harness.AGILENN_EXAMPLE, options=ServerOptions(max_wait_ms=0.001)) as server:
+        rows, summary = _run_example(server.address, tmp_path / "images.bin", 3000)
+        served = server.stats.snapshot()
+    _, local = _expected(images)
+    assert [r[2] for r in rows] == ["busy"] * 4 and [r[1] for r in rows] == local
+    assert summary == "answered remotely: 0 of 4" and served["busy"] == 4 and served["replies"] == 0
