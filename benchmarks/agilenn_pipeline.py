@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from agilenn_codegen.cli import main as cli_main  # noqa: E402
-from agilenn_codegen.offload import lzw_encode  # noqa: E402
+from agilenn_codegen.offload import HEADER_SIZE, lzw_encode  # noqa: E402
 from agilenn_codegen.pipeline.device_model import dataset_images  # noqa: E402
 from agilenn_codegen.pipeline.device_run import library_build_inputs, load_library, run_device  # noqa: E402
 from agilenn_codegen.server.thread import ServerThread  # noqa: E402
@@ -180,7 +180,7 @@ def measure_test_set(export: Path, data_root: Path | None, count: int, work: Pat
         report, results = run_device(lib, images, labels, server.address, timeout_ms=2000)
         stats = server.stats.snapshot()
         spec = server.handle.model.spec
-    payloads = [b"".join(frame[28:] for frame in frames) for frames in results.frames]
+    payloads = [b"".join(frame[HEADER_SIZE:] for frame in frames) for frames in results.frames]
     return {
         "report": report.to_json(),
         "server_stats": stats,
@@ -207,7 +207,7 @@ def measure_decoder(spec: object, payloads: list[bytes], seconds: float = 10.0) 
 
 def lzw_bytes(lib: object, images: np.ndarray) -> dict:
     """Bytes per inference had the device sent LZW (W = 12, raw when not shorter): the same symbols, coded by
-    the Python reference, + 28 bytes of frame header (one fragment)."""
+    the Python reference, + the frame header (one fragment)."""
     from agilenn_codegen.pipeline.reference import ReferencePipeline
 
     exported = lib.exported  # type: ignore[attr-defined]
@@ -216,7 +216,7 @@ def lzw_bytes(lib: object, images: np.ndarray) -> dict:
     sizes = []
     for image in images:
         symbols = reference.device(image).symbols
-        sizes.append(28 + min(raw, 7 + len(lzw_encode(symbols, exported.alphabet, 12))))
+        sizes.append(HEADER_SIZE + min(raw, 7 + len(lzw_encode(symbols, exported.alphabet, 12))))
     return {"bytes_mean": float(np.mean(sizes)), "bytes_p95": float(np.percentile(sizes, 95))}
 
 
@@ -232,7 +232,7 @@ def latency_model(device: dict, lzw_device: dict, test: dict) -> dict:
     variants = [(f"context coder, CPI {cpi}", total, cpi, report["bytes_mean"]) for cpi in (1.0, 1.5)]
     variants += [
         ("LZW W=12, CPI 1.0", lzw_device["instructions"]["total"], 1.0, test["lzw"]["bytes_mean"]),
-        ("raw 3-bit, CPI 1.0", network, 1.0, report["raw_bytes"] + 28),
+        ("raw 3-bit, CPI 1.0", network, 1.0, report["raw_bytes"] + HEADER_SIZE),
         ("float32 features, CPI 1.0", network, 1.0, report["float_bytes"]),
     ]
     for label, instructions, cpi, size in variants:
@@ -319,7 +319,8 @@ def markdown(result: dict) -> str:
         f"{test['bytes_p95']:,.0f} |",
         f"| LZW, W = 12, raw fallback (the same symbols, Python reference) | "
         f"{result['test_set']['lzw']['bytes_mean']:,.1f} | {result['test_set']['lzw']['bytes_p95']:,.0f} |",
-        f"| raw 3-bit index packing (+ 7-byte header) | {test['raw_bytes'] + 28:,} | {test['raw_bytes'] + 28:,} |",
+        f"| raw 3-bit index packing (+ 7-byte header) | {test['raw_bytes'] + HEADER_SIZE:,} | "
+        f"{test['raw_bytes'] + HEADER_SIZE:,} |",
         f"| unquantized float32 features (no header) | {test['float_bytes']:,} | {test['float_bytes']:,} |",
         "",
         f"Payload encodings sent: {result['test_set']['encodings']} (0 raw, 1 LZW, 2 context).",
@@ -357,7 +358,8 @@ def markdown(result: dict) -> str:
         "measured: the server's own receive-to-reply latency (p50) on this machine.",
         "",
         "The LZW, raw and float32 rows send the same features otherwise (LZW: its own library's instructions and",
-        "bytes; raw: the network's instructions only, + 28 bytes of frame header; float32: 4 bytes per feature,",
+        f"bytes; raw: the network's instructions only, + {HEADER_SIZE} bytes of frame header; float32: 4 bytes per "
+        "feature,",
         "no header counted), for comparison.",
         "",
         "| setting | bytes | device ms | radio ms | server ms | total ms |",

@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from agilenn_codegen.compiler.codegen import environment  # noqa: E402
-from agilenn_codegen.offload import ContextCodec, decode_payload, encode_payload, lzw_encode  # noqa: E402
+from agilenn_codegen.offload import HEADER_SIZE, ContextCodec, decode_payload, encode_payload, lzw_encode  # noqa: E402
 from agilenn_codegen.offload.context_coder import context_decode, context_encode  # noqa: E402
 from agilenn_codegen.offload.native import native_status  # noqa: E402
 from agilenn_codegen.paths import RUNTIME_C_DIR  # noqa: E402
@@ -306,7 +306,8 @@ def markdown(result: dict) -> str:
         f"Produced by `{result['command']}` on {result['machine']} (emulated cores: qemu).",
         "",
         f"## Bytes per inference ({b['images']:,} test images)",
-        "The payload (7-byte header + body); on the wire each request also carries a 28-byte frame header (one",
+        f"The payload (7-byte header + body); on the wire each request also carries a {HEADER_SIZE}-byte frame header "
+        "(one",
         "fragment).",
         "",
         "| coding | payload mean | payload p95 | payload max | on the wire, mean |",
@@ -319,7 +320,7 @@ def markdown(result: dict) -> str:
     ):
         lines.append(
             f"| {label} | {b[name]['mean']:,.1f} | {b[name]['p95']:,.0f} | {b[name]['max']:,} | "
-            f"{b[name]['mean'] + 28:,.1f} |"
+            f"{b[name]['mean'] + HEADER_SIZE:,.1f} |"
         )
     coder = result["coder"]
     lines += [
