@@ -33,7 +33,7 @@ def command(
         20.0, "--deadline-margin-ms", help="Taken off every deadline: the way back, and a late thread or process."
     ),
     max_wait_ms: float = typer.Option(
-        200.0, "--max-wait-ms", help="Answer busy at once when a request would take longer than this to answer."
+        100.0, "--max-wait-ms", help="Answer busy at once when a request would take longer than this to answer."
     ),
     max_queue: int = typer.Option(
         1024, "--max-queue", help="Requests queued in all (then the longest queue's oldest is evicted)."

@@ -65,7 +65,7 @@ class ServerOptions:
     max_queue: int = 1024
     max_queue_bytes: int = 64 << 20
     max_queue_per_source: int = 16
-    max_wait_ms: float = 200.0
+    max_wait_ms: float = 100.0
     default_deadline_ms: int = 1000
     deadline_margin_ms: float = 20.0
     replay_window: int = DEFAULT_WINDOW

@@ -50,7 +50,7 @@ class FairScheduler:
         max_requests: int = 1024,
         max_bytes: int = 64 << 20,
         max_per_source: int = 16,
-        max_wait_s: float = 0.2,
+        max_wait_s: float = 0.1,
         initial_cost_s: float = 0.002,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
