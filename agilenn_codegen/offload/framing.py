@@ -133,6 +133,42 @@ def encode_frames(
     return frames
 
 
+def encode_single_frame(
+    kind: int,
+    model_id: int,
+    seq: int,
+    payload: bytes,
+    *,
+    device_id: int = 0,
+    deadline_ms: int = 0,
+    key: bytes | None = None,
+    request_tag: bytes | None = None,
+) -> bytes:
+    """One whole frame (fragment 0 of 1) of a payload, without the argument checks of :func:`encode_frames`
+    (the same bytes as ``encode_frames(...)[0]`` for a payload of one fragment): the hot paths' encoder, for
+    the server's replies and busy replies and the load generator's requests. The caller keeps the fields in
+    range and the payload within one fragment."""
+    header = _HEADER.pack(
+        MAGIC,
+        VERSION,
+        kind,
+        FLAG_MAC if key is not None else 0,
+        0,
+        0,
+        1,
+        model_id,
+        device_id,
+        seq,
+        deadline_ms,
+        len(payload),
+        len(payload),
+    )
+    frame = header + _CRC.pack(zlib.crc32(payload, zlib.crc32(header))) + payload
+    if key is None:
+        return frame
+    return frame + tag_bytes(siphash24(key, frame + request_tag if request_tag is not None else frame))
+
+
 def decode_frame(datagram: bytes, *, max_fragment: int = DEFAULT_MAX_FRAGMENT, max_total: int = 1 << 20) -> Frame:
     """Parse and check one datagram. Checks, in order: size, magic, version ("old_version" below 2,
     "bad_version" above), kind, flags, the reserved byte, the datagram's length against the fragment length

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+import sys
 import threading
 import time
 from collections.abc import Hashable, Mapping
@@ -37,6 +38,7 @@ from agilenn_codegen.offload import (
     encode_busy,
     encode_frames,
     encode_reply,
+    encode_single_frame,
 )
 from agilenn_codegen.offload.replay import DEFAULT_WINDOW
 from agilenn_codegen.server import timestamps
@@ -48,6 +50,10 @@ from agilenn_codegen.server.stats import ServerStats
 log = logging.getLogger("agilenn.server")
 
 MAX_UDP_PAYLOAD = 65507
+# Python's thread switch interval in an `agilenn serve` process: when the inference thread comes back from
+# onnxruntime (which runs without the interpreter lock) while the event loop is busy, it waits at most this
+# long for the lock (the default, 5 ms, is several batches of a small remote network).
+SWITCH_INTERVAL_S = 0.0005
 RECV_BUFFER_BYTES = 1 << 20
 READS_PER_WAKEUP = 256  # datagrams read in one event-loop callback before other callbacks get a turn
 
@@ -236,6 +242,17 @@ class OffloadServer:
         return True
 
     def _frames(self, kind: int, request: Request, payload: bytes) -> list[bytes]:
+        if len(payload) <= self.options.max_fragment:  # every reply and busy reply, in practice
+            frame = encode_single_frame(
+                kind,
+                self.model.spec.model_id,
+                request.seq,
+                payload,
+                device_id=request.device_id,
+                key=request.key,
+                request_tag=request.request_tag,
+            )
+            return [frame]
         return encode_frames(
             kind,
             self.model.spec.model_id,
@@ -385,6 +402,11 @@ class ServerHandle:
     async def close(self) -> None:
         """Stop the server; counters stay readable."""
         await self._server.close()
+
+
+def tune_process() -> None:
+    """Settings for a process that runs a server and nothing else (`agilenn serve`, its workers)."""
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
 
 
 def load_model(model_dir: Path, options: ServerOptions) -> ServedModel:

@@ -30,7 +30,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from agilenn_codegen.offload import KIND_BUSY, KIND_REPLY, KIND_REQUEST, ProtocolError, decode_frame, encode_frames
+from agilenn_codegen.offload import (
+    KIND_BUSY,
+    KIND_REPLY,
+    KIND_REQUEST,
+    ProtocolError,
+    decode_frame,
+    encode_frames,
+    encode_single_frame,
+)
 from agilenn_codegen.server import timestamps
 
 RECV_SIZE = 65536
@@ -166,6 +174,7 @@ class LoadGenerator:
         self.model_id = model_id
         self.payloads = list(payloads)
         self.timeout_s = timeout_s
+        self.deadline_ms = min(0xFFFF, round(timeout_s * 1000))
         self.busy_fast_s = busy_fast_s
         sizes = [max_fragment] * devices if isinstance(max_fragment, int) else list(max_fragment)
         ids = sorted(keys)[:devices] if keys else [0] * devices
@@ -194,16 +203,29 @@ class LoadGenerator:
         device.seq = (device.seq + 1) & 0xFFFFFFFF
         payload = self.payloads[self._payload_index % len(self.payloads)]
         self._payload_index += 1
-        frames = encode_frames(
-            KIND_REQUEST,
-            self.model_id,
-            device.seq,
-            payload,
-            device.max_fragment,
-            device_id=device.device_id,
-            deadline_ms=round(self.timeout_s * 1000),
-            key=device.key,
-        )
+        if len(payload) <= device.max_fragment:
+            frames = [
+                encode_single_frame(
+                    KIND_REQUEST,
+                    self.model_id,
+                    device.seq,
+                    payload,
+                    device_id=device.device_id,
+                    deadline_ms=self.deadline_ms,
+                    key=device.key,
+                )
+            ]
+        else:
+            frames = encode_frames(
+                KIND_REQUEST,
+                self.model_id,
+                device.seq,
+                payload,
+                device.max_fragment,
+                device_id=device.device_id,
+                deadline_ms=self.deadline_ms,
+                key=device.key,
+            )
         sent_at = time.time()
         try:
             for frame in frames:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from agilenn_codegen.server.app import ServerHandle, ServerOptions, start_server
+from agilenn_codegen.server.app import ServerHandle, ServerOptions, start_server, tune_process
 from agilenn_codegen.server.model import ModelSpec
 from agilenn_codegen.server.report import stats_table, write_json
 
@@ -72,6 +72,7 @@ async def serve(
     """Serve until `stop` is set, SIGINT or SIGTERM; print (and write) the counters periodically and at the end."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
+    tune_process()
     handle = await start_server(model_dir, host, port, options=options, keys=keys)
     installed = []
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -40,9 +40,10 @@ def _worker(
     model_dir: Path, host: str, port: int, options: Any, keys: Mapping[int, bytes] | None, conn: Connection
 ) -> None:
     """One worker process: serve until the parent says stop; answer its requests for counters."""
-    from agilenn_codegen.server.app import start_server
+    from agilenn_codegen.server.app import start_server, tune_process
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    tune_process()
 
     async def main() -> None:
         try:

@@ -38,6 +38,7 @@ from agilenn_codegen.offload import (
     encode_busy,
     encode_frames,
     encode_reply,
+    encode_single_frame,
     frame_tag_ok,
     model_id,
     siphash24_reference,
@@ -401,3 +402,16 @@ def test_late_duplicates_of_completed_sequences_do_not_lock_a_peer_out():
         assert [reassembler.feed("dev", f, 0.1 * seq) for f in frames][-1] == bytes([seq]) * 25
         assert reassembler.feed("dev", frames[0], 0.1 * seq + 0.01) is None  # the late duplicate
     assert reassembler.pending == 2 and reassembler.evicted == 4
+
+
+def test_the_single_frame_fast_path_writes_the_same_bytes():
+    rng = np.random.default_rng(12)
+    for _ in range(200):
+        payload = rng.bytes(int(rng.integers(0, 300)))
+        kind = int(rng.choice([KIND_REQUEST, KIND_REPLY, KIND_BUSY]))
+        fields = {"device_id": int(rng.integers(0, 2**32)), "deadline_ms": int(rng.integers(0, 2**16))}
+        key = rng.bytes(16) if rng.random() < 0.5 else None
+        tag = rng.bytes(8) if key is not None and kind != KIND_REQUEST else None
+        model, seq = (int(v) for v in rng.integers(0, 2**32, 2, dtype=np.uint64))
+        (expected,) = encode_frames(kind, model, seq, payload, **fields, key=key, request_tag=tag)
+        assert encode_single_frame(kind, model, seq, payload, **fields, key=key, request_tag=tag) == expected
