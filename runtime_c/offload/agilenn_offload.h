@@ -175,6 +175,21 @@ typedef struct {
     const agilenn_context_model_t *context; /**< the context coder's tables, or NULL; when set, LZW is not used */
 } agilenn_payload_params_t;
 
+/** The payload's 7-byte header: encoding, N (u32), K (256 written as 0), b / W / P. */
+void agilenn_payload_header(uint8_t *out, uint8_t encoding, uint32_t count, uint32_t alphabet, uint8_t width);
+
+typedef struct {
+    uint32_t channels;     /**< C_r, symbols per pixel */
+    uint32_t plane;        /**< H * W, symbols per channel */
+    uint32_t bits;         /**< b, 1..8 */
+    const uint16_t *order; /**< order[j]: the channel of pixel[j] (a pixel may come in coding order) */
+} agilenn_pack_pixel_params_t;
+
+/** Raw packing of a streamed map, one pixel at a time: ORs pixel[j] (< 2^b) into `body` (zeroed before the first
+ * pixel, AGILENN_PACKED_BYTES(C_r * H * W, b) bytes) at the bit position of symbol (order[j], index) in
+ * channel-major order, index = y * W + x. After every pixel, `body` equals agilenn_pack_indices of the map. */
+void agilenn_pack_pixel(const agilenn_pack_pixel_params_t *p, const uint8_t *pixel, uint32_t index, uint8_t *body);
+
 /** Payload = 7-byte header + a coded body when strictly shorter than raw packing, raw otherwise; the same
  * bytes as agilenn_codegen.offload.encode_payload. The coded body is context-coded when `context` is set
  * (N must be its C_r * H * W and K its alphabet; `state` is the line buffer, at least
@@ -201,5 +216,12 @@ typedef struct {
  * index, kind or more than 65535 fragments; AGILENN_ERR_NO_SPACE if the frame exceeds `capacity`. */
 agilenn_status_t agilenn_frame_write(const agilenn_frame_params_t *p, const uint8_t *payload, uint32_t payload_len,
                                      uint16_t index, uint8_t *out, size_t capacity, size_t *out_len);
+
+/** The 28-byte header of fragment `index`, written to `header` (its CRC covers the fragment, read from
+ * payload[index * max_fragment ...]); `*fragment_len` (may be NULL) its length. For sending a fragment from where it
+ * lies: the header goes in the 28 bytes before it (saved and restored by the caller when they hold data).
+ * AGILENN_ERR_ARGUMENT as agilenn_frame_write. */
+agilenn_status_t agilenn_frame_header(const agilenn_frame_params_t *p, const uint8_t *payload, uint32_t payload_len,
+                                      uint16_t index, uint8_t *header, uint32_t *fragment_len);
 
 #endif /* AGILENN_OFFLOAD_H */
