@@ -73,7 +73,7 @@ def payload_max_bytes(symbols: int, centroids: int) -> int:
 
 
 def stream_reason(graph: ir.Graph, coder: str) -> str:
-    """"" when the pipeline streams the remote features into the coder, else why it keeps a symbol buffer."""
+    """ "" when the pipeline streams the remote features into the coder, else why it keeps a symbol buffer."""
     if coder == "lzw":
         return "LZW codes the symbols channel by channel: they are kept in a buffer (the network itself streams)"
     try:
