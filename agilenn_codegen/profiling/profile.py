@@ -276,6 +276,7 @@ def profile_pipeline(
     cpi: float = DEFAULT_CPI,
     kernels: str = "fast",
     allow_overflow: bool = False,
+    coder: str = "context",
 ) -> ProfileReport:
     """Profile one AgileNN inference of an export folder's device library: begin, every frame, finish."""
     from agilenn_codegen.offload import KIND_REPLY, encode_frames, encode_reply
@@ -302,6 +303,7 @@ def profile_pipeline(
             data_root=data_root,
             kernels=kernels,
             allow_overflow=allow_overflow,
+            coder=coder,
         )
         name = lib.name
         graph = lib.graph
@@ -385,6 +387,8 @@ def profile_pipeline(
             "streamed": lib.streamed,
             "payload_encoding": info["payload"][0],
             "payload_bytes": info["payload"][1],
+            "coder": coder,
+            "symbols": exported.feature_size,
         },
     )
 
