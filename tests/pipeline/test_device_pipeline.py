@@ -348,3 +348,18 @@ def test_export_out_policy(exported_folder, tmp_path, capsys):
     assert (again / "agilenn.json").read_bytes() == (folder / "agilenn.json").read_bytes()
     assert main(["export", str(run), "--out", str(foreign), "--force"]) == 0
     assert (foreign / "device.onnx").read_bytes() == (folder / "device.onnx").read_bytes()
+
+
+def test_inspect_an_export_folder(exported_folder, tmp_path, capsys):
+    """`agilenn inspect FOLDER`: the library's RAM buffer by buffer, streamed and with whole maps; nothing written."""
+    folder, root = exported_folder
+    before = sorted(p.name for p in folder.rglob("*"))
+    assert main(["inspect", str(folder), "--data-root", str(root), "--target", "stm32f103", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["streamed"] and info["fits"] and not info["problems"]
+    assert info["ram_bytes_total"] == info["network_ram_bytes"] + sum(info["buffers"].values())
+    assert info["whole_maps_ram_bytes"] > info["ram_bytes_total"] + info["symbols"]  # arena + symbol buffer
+    assert main(["inspect", str(folder), "--data-root", str(root), "--target", "stm32f103"]) == 0
+    out = capsys.readouterr().out
+    assert "row window of" in out and "with whole" in out and "fits stm32f103" in out
+    assert sorted(p.name for p in folder.rglob("*")) == before
