@@ -10,11 +10,11 @@ Measures, and writes to docs/results/ (JSON + PNG) with the command that produce
   symbols coded by the Python reference), raw index packing and unquantized float32 features;
 - the server's decoder: decodes per second on one core of this machine, over the payloads the
   generated C sent (decode_request: header checks, the C context decoder, the model checks);
-- device work on the emulated Cortex-M7 (qemu mps2-an500), for the context coder and for LZW: guest
-  instructions of one inference, split into the network, the payload coding and the frames (CRC),
-  counted by qemu (startup and I/O excluded by differencing builds), and the coder's instructions per
-  symbol; the stack high-water mark (painted stack); flash and static RAM of the library
-  (arm-none-eabi-size of its objects);
+- device work on the emulated Cortex-M7 (qemu mps2-an500), for the context coder and for LZW, and on the
+  emulated Cortex-M3 (stm32f103, qemu mps2-an385): guest instructions of one inference (`agilenn
+  profile`: the network, the symbols and their coding, the frames with their CRC, the combiner),
+  counted by qemu, and the coder's instructions per symbol; the stack high-water mark (painted stack);
+  flash and static RAM of the library (arm-none-eabi-size of its objects); peak RAM = static + stack;
 - a latency model for the paper's setting: device time = instructions x CPI / 216 MHz (CPI is an
   assumption, reported for 1.0 and 1.5), radio time at 6 Mbps (WiFi) and 270 kbps (the paper's
   low-power radio), server time measured (the server's own receive-to-reply latency, p50).
@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shlex
-import struct
 import subprocess
 import sys
 import tempfile
@@ -41,128 +41,100 @@ from agilenn_codegen.cli import main as cli_main  # noqa: E402
 from agilenn_codegen.offload import HEADER_SIZE, lzw_encode  # noqa: E402
 from agilenn_codegen.pipeline.device_model import dataset_images  # noqa: E402
 from agilenn_codegen.pipeline.device_run import library_build_inputs, load_library, run_device  # noqa: E402
+from agilenn_codegen.pipeline.exported import load_exported  # noqa: E402
 from agilenn_codegen.server.thread import ServerThread  # noqa: E402
-from agilenn_codegen.targets import build_program, instructions_executed, load_target, run_program  # noqa: E402
+from agilenn_codegen.targets import load_target  # noqa: E402
 
 CLOCK_HZ = 216e6
 LINKS = {"WiFi 6 Mbps": 6e6, "radio 270 kbps": 270e3}
 
-BENCH_MAIN = r"""
-#include <stdint.h>
-#include <stdio.h>
-#include "{name}_agilenn.h"
-#include "{name}.h"
-extern uint32_t __stack_limit__[];
-static float image[{NAME}_IMAGE_SIZE];
-static float logits[{NAME}_NUM_CLASSES];
-static uint8_t symbols[{NAME}_REMOTE_SYMBOLS];
-static uint8_t frame[{NAME}_FRAME_MAX_BYTES];
-int main(void)
-{{
-    FILE *f = fopen("images.bin", "rb");
-    uint32_t header[2], stack_used = 0, sent = 0;
-    volatile uint32_t *p;
-    uint32_t here = 0;
-    int32_t i;
-    if (f == NULL || fread(header, sizeof header, 1, f) != 1 || fread(image, sizeof image, 1, f) != 1) return 3;
-    fclose(f);
-    for (p = __stack_limit__; (uintptr_t)p < (uintptr_t)&here - 64u; p++) *p = 0xA5A5A5A5u;
-#if STAGE == 1
-    if ({name}_run(image, logits, symbols) != AGILENN_OK) return 4;
-#elif STAGE == 2
-    if ({name}_begin(image) != AGILENN_OK) return 4;
-#elif STAGE == 3
-    if ({name}_begin(image) != AGILENN_OK) return 4;
-    for (i = 0; i < {name}_fragment_count(); i++) sent += (uint32_t){name}_fragment(i, frame, (int32_t)sizeof frame);
-#endif
-    for (p = __stack_limit__; *p == 0xA5A5A5A5u; p++) {{ }}
-    stack_used = (uint32_t)((uintptr_t)&here - (uintptr_t)p);
-    (void)i; (void)sent; (void)logits; (void)symbols; (void)frame;
-    f = fopen("bench.txt", "w");
-    fprintf(f, "%lu %lu\n", (unsigned long)stack_used, (unsigned long)sent);
-    fclose(f);
-    return 0;
-}}
-"""
 
+def measure_device(export: Path, data_root: Path | None, work: Path, target_name: str, coder: str = "context") -> dict:
+    """One inference on the target's emulated core (`agilenn profile`: instructions per stage, counted by qemu; the
+    stack high-water mark of begin + send + finish, painted), and the library's flash and static RAM (its
+    objects, compiled as for the firmware, infer.c's reply buffer included)."""
+    from agilenn_codegen.profiling import profile_pipeline
 
-def measure_device(export: Path, data_root: Path | None, work: Path, coder: str = "context") -> dict:
-    """Instructions, stack, flash and RAM of one inference on the emulated Cortex-M7 (averaged over
-    IMAGES test images), with the given payload coder."""
-    work = work / coder
-    lib_dir = work / "m7"
-    assert (
-        cli_main(
-            ["codegen", str(export), "--target", "stm32f746", "--out", str(lib_dir), "--coder", coder]
-            + (["--data-root", str(data_root)] if data_root else [])
-        )
-        == 0
-    )
-    lib = load_library(lib_dir)
-    target = load_target("stm32f746")
+    target = load_target(target_name)
+    work = work / f"{target_name}-{coder}"
+    exported = load_exported(export)
+    images, _ = dataset_images(exported, "test", 1, data_root)
+    report = profile_pipeline(export, target, image=images[0], data_root=data_root, work_dir=work, coder=coder)
+    lib = load_library(work / "lib")
     sources, includes = library_build_inputs(lib)
-    images, _ = dataset_images(lib.exported, "test", 1, data_root)
-    run_dir = work / "run"
-    run_dir.mkdir(exist_ok=True)
-    (run_dir / "images.bin").write_bytes(struct.pack("<II", 1, images[0].size) + images.tobytes())
-    harness = work / "bench_main.c"
-    harness.write_text(BENCH_MAIN.format(name=lib.name, NAME=lib.name.upper()))
-    counts, stacks = {}, {}
-    for stage in (0, 1, 2, 3):
-        elf = build_program(
-            target,
-            [*sources, harness],
-            includes,
-            work / f"build{stage}",
-            defines={"STAGE": str(stage)},
-            output_name=f"bench{stage}",
-        )
-        result = run_program(target, elf, run_dir, timeout_s=600)
-        if result.returncode != 0:
-            raise RuntimeError(result.stdout + result.stderr)
-        stacks[stage] = int((run_dir / "bench.txt").read_text().split()[0])
-        counts[stage] = instructions_executed(target, elf, run_dir)
-    # flash and RAM of the library itself: its objects, compiled as for the firmware
+    sources.append(lib.folder / f"{lib.name}_agilenn_infer.c")
     objects = []
     for src in sources:
         obj = work / "objects" / (src.stem + ".o")
         obj.parent.mkdir(exist_ok=True)
-        subprocess.run(
-            [
-                "arm-none-eabi-gcc",
-                *target.cflags,
-                "-std=c99",
-                "-O2",
-                "-c",
-                *(f"-I{i}" for i in includes),
-                str(src),
-                "-o",
-                str(obj),
-            ],
-            check=True,
-        )
+        cmd = [target.compiler, *target.cflags, "-std=c99", "-O2", "-c", *(f"-I{i}" for i in includes), str(src)]
+        subprocess.run([*cmd, "-o", str(obj)], check=True)
         objects.append(str(obj))
     size = subprocess.run(["arm-none-eabi-size", "-t", *objects], capture_output=True, text=True, check=True).stdout
-    text, data, bss = (int(v) for v in size.strip().splitlines()[-1].split()[:3])
-    network = counts[1] - counts[0]
-    payload = counts[2] - counts[1]
-    frames = counts[3] - counts[2]
+    _, data, bss = (int(v) for v in size.strip().splitlines()[-1].split()[:3])
+    flash = linked_flash(target, objects, work / "profile_main.c", includes, work / "linked")
+    stages = {stage.name: stage.instructions for stage in report.stages}
     symbols = lib.manifest["agilenn"]["symbols"]
+    coding = stages["centroid table"] + stages["coding"]  # symbols in coding order + the coder
     return {
+        "target": target_name,
+        "cpu": target.cpu,
+        "clock_hz": target.clock_hz,
+        "ram_bytes": target.ram_bytes,
         "coder": coder,
         "instructions": {
-            "network": network,
-            "payload": payload,
-            "frames": frames,
-            "total": network + payload + frames,
-            "payload_per_symbol": payload / symbols,
+            "network": stages["network"],
+            "payload": coding,
+            "frames": stages["framing"],
+            "combine": stages["combine"],
+            "total": report.total,
+            "payload_per_symbol": coding / symbols,
+            "symbols": stages["centroid table"],  # int8 features -> symbols, in coding order
+            "coder": stages["coding"],  # the entropy coder (or LZW) and the payload header
+            "coder_per_symbol": stages["coding"] / symbols,
+            "stages": stages,
         },
-        "stack_high_water_bytes": stacks[3],
-        "library_flash_bytes": text + data,
+        "payload_bytes": report.extra["payload_bytes"],
+        "stack_high_water_bytes": report.stack_bytes,
+        "library_flash_bytes": flash,
+        "library_object_text_bytes": int(size.strip().splitlines()[-1].split()[0]),
         "library_static_ram_bytes": data + bss,
-        "peak_ram_bytes": data + bss + stacks[3],
+        "peak_ram_bytes": data + bss + report.stack_bytes,
         "manifest": lib.manifest["agilenn"] | {"arena_bytes": lib.manifest["totals"]["arena_bytes"]},
     }
+
+
+_MAP_ENTRY = re.compile(r"^\s+0x([0-9a-f]+)\s+0x([0-9a-f]+)\s+(\S+\.o)$")
+_MAP_SECTION = re.compile(r"^ (\.(?:text|rodata|data)\S*)(.*)$")
+
+
+def linked_flash(target: object, objects: list[str], harness: Path, includes: list[Path], out: Path) -> int:
+    """Flash the library takes in a linked program (with --gc-sections, as firmware links it): the code, read-only
+    data and initial values of the library's objects in the linker map of the profile harness's program."""
+    from agilenn_codegen.targets import build_program
+
+    out.mkdir(parents=True, exist_ok=True)
+    map_file = out / "program.map"
+    sources = [*map(Path, objects), harness]
+    build_program(target, sources, includes, out, extra_cflags=[f"-Wl,-Map={map_file}"])  # type: ignore[arg-type]
+    mine = {str(Path(o).resolve()) for o in objects}
+    total, pending = 0, False
+    text = map_file.read_text()
+    kept = text[text.index("Linker script and memory map") :]  # not the "Discarded input sections" before it
+    for line in kept.splitlines():
+        section = _MAP_SECTION.match(line)
+        if section:
+            pending = True
+            line = " " + section.group(2) if section.group(2).strip() else ""
+            if not line:
+                continue
+        entry = _MAP_ENTRY.match(line)
+        if pending and entry and str(Path(entry.group(3)).resolve()) in mine:
+            total += int(entry.group(2), 16)
+        pending = False
+    if total == 0:
+        raise RuntimeError(f"no section of the library's objects in {map_file}")
+    return total
 
 
 def measure_test_set(export: Path, data_root: Path | None, count: int, work: Path) -> dict:
@@ -288,13 +260,15 @@ def plot(rows: dict, path: Path) -> None:
 def markdown(result: dict) -> str:
     """The recorded figures as a page (written by this script; nothing is copied by hand)."""
     test, device, lzw = result["test_set"]["report"], result["device"], result["device_lzw"]
+    weak = result["device_stm32f103"]
     metrics = result.get("float_model_metrics") or {}
     float_acc = metrics.get("acc_final")  # the trainer's evaluation of the float PyTorch model (agilenn export)
     n = test["count"]
     lines = [
         "# AgileNN pipeline: measured figures",
         "",
-        f"Produced by `{result['command']}` (machine: 2-core x86-64 host; emulated core: qemu mps2-an500).",
+        f"Produced by `{result['command']}` (machine: 2-core x86-64 host; emulated cores: qemu mps2-an500 "
+        "(Cortex-M7) and mps2-an385 (Cortex-M3)).",
         "",
         "## Accuracy and exactness on the test set",
         "| measure | value |",
@@ -330,23 +304,45 @@ def markdown(result: dict) -> str:
         f"{result['test_set']['decoder']['payloads']:,} payloads the device sent: "
         f"**{result['test_set']['decoder']['decodes_per_s']:,.0f} decodes per second**.",
         "",
-        "## One inference on the Cortex-M7 (emulated; instructions counted by qemu)",
-        "| measure | context coder (default) | LZW, W = 12 |",
-        "|---|---|---|",
-        f"| instructions, network (extractor, local head, symbol table) | {device['instructions']['network']:,} | "
-        f"{lzw['instructions']['network']:,} |",
-        f"| instructions, payload coding | {device['instructions']['payload']:,} | "
-        f"{lzw['instructions']['payload']:,} |",
-        f"| instructions per symbol, payload coding | {device['instructions']['payload_per_symbol']:.2f} | "
-        f"{lzw['instructions']['payload_per_symbol']:.2f} |",
-        f"| instructions, frames (CRC-32) | {device['instructions']['frames']:,} | {lzw['instructions']['frames']:,} |",
-        f"| instructions, total | {device['instructions']['total']:,} | {lzw['instructions']['total']:,} |",
-        f"| stack high-water mark | {device['stack_high_water_bytes']:,} B | {lzw['stack_high_water_bytes']:,} B |",
-        f"| library flash (text + data, arm-none-eabi-size, -O2) | {device['library_flash_bytes']:,} B | "
-        f"{lzw['library_flash_bytes']:,} B |",
-        f"| library static RAM (arena, coder state, buffers) | {device['library_static_ram_bytes']:,} B | "
-        f"{lzw['library_static_ram_bytes']:,} B |",
-        f"| peak RAM (static + stack) | {device['peak_ram_bytes']:,} B of 320 KB | {lzw['peak_ram_bytes']:,} B |",
+        "## One inference on the device (emulated; instructions counted by qemu)",
+        "Measured by `agilenn profile` on the first test image: `_begin` (network, symbols, coding), `_send`",
+        "(frames written in place, CRC-32) and `_finish` (reply checks, alpha combiner).",
+        "",
+        "| measure | STM32F746 (M7), context coder (default) | STM32F746, LZW W = 12 | STM32F103 (M3), context coder |",
+        "|---|---|---|---|",
+        *(
+            f"| {label} | " + " | ".join(fmt(d) for d in (device, lzw, weak)) + " |"
+            for label, fmt in (
+                ("instructions, network (extractor, local head)", lambda d: f"{d['instructions']['network']:,}"),
+                (
+                    "instructions, features -> symbols (table, coding order)",
+                    lambda d: f"{d['instructions']['symbols']:,}",
+                ),
+                ("instructions, coder (and payload header)", lambda d: f"{d['instructions']['coder']:,}"),
+                ("instructions per symbol, coder", lambda d: f"{d['instructions']['coder_per_symbol']:.2f}"),
+                (
+                    "instructions per symbol, symbols + coding",
+                    lambda d: f"{d['instructions']['payload_per_symbol']:.2f}",
+                ),
+                ("instructions, frames (headers, CRC-32)", lambda d: f"{d['instructions']['frames']:,}"),
+                ("instructions, combiner", lambda d: f"{d['instructions']['combine']:,}"),
+                ("**instructions, total**", lambda d: f"**{d['instructions']['total']:,}**"),
+                ("payload bytes of this image", lambda d: f"{d['payload_bytes']:,}"),
+                ("stack high-water mark", lambda d: f"{d['stack_high_water_bytes']:,} B"),
+                (
+                    "library flash (linked, --gc-sections: code, constants, tables)",
+                    lambda d: f"{d['library_flash_bytes']:,} B",
+                ),
+                (
+                    "library static RAM (windows, coder state, payload, buffers)",
+                    lambda d: f"{d['library_static_ram_bytes']:,} B",
+                ),
+                (
+                    "**peak RAM (static + stack; the caller's image not counted)**",
+                    lambda d: f"**{d['peak_ram_bytes']:,} B** of {d['ram_bytes'] // 1024} KB",
+                ),
+            )
+        ),
         "",
         "The payload instructions are measured on one test image (the first); "
         "[offload-coder.md](offload-coder.md) averages the coders over more images and counts the "
@@ -384,8 +380,9 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="agilenn-bench-") as tmp:
         work = Path(tmp)
-        device = measure_device(args.export, args.data_root, work)
-        lzw_device = measure_device(args.export, args.data_root, work, "lzw")
+        device = measure_device(args.export, args.data_root, work, "stm32f746")
+        lzw_device = measure_device(args.export, args.data_root, work, "stm32f746", "lzw")
+        weak_device = measure_device(args.export, args.data_root, work, "stm32f103")
         test = measure_test_set(args.export, args.data_root, args.count, work)
     rows = latency_model(device, lzw_device, test)
     meta = json.loads((args.export / "agilenn.json").read_text())
@@ -395,6 +392,7 @@ def main() -> int:
         "float_model_metrics": meta.get("metrics"),
         "device": device,
         "device_lzw": lzw_device,
+        "device_stm32f103": weak_device,
         "test_set": {k: v for k, v in test.items() if k != "bytes_sent"},
         "latency_model": rows,
     }
@@ -406,6 +404,7 @@ def main() -> int:
             {
                 "device": {k: v for k, v in device.items() if k != "manifest"},
                 "device_lzw": {k: v for k, v in lzw_device.items() if k != "manifest"},
+                "device_stm32f103": {k: v for k, v in weak_device.items() if k != "manifest"},
                 "test": test["report"],
                 "decoder": test["decoder"],
                 "latency": rows,

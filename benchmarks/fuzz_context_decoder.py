@@ -160,7 +160,7 @@ def fuzz_model(
     bodies = [context_encode(s, model) for s in maps]
     counts = {v: 0 for v in REASONS.values()}
     checked = disagreements = inputs = 0
-    slowest = 0.0
+    slowest, slowest_input = 0.0, b""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         batch = [mutate(rng, bodies[int(rng.integers(0, len(bodies)))], bodies[int(rng.integers(0, len(bodies)))])
@@ -177,7 +177,8 @@ def fuzz_model(
         assert len(sanitized) == len(batch)
         for i, data in enumerate(batch):
             outcome, seconds_taken = native_outcome(coder, data)
-            slowest = max(slowest, seconds_taken)
+            if seconds_taken > slowest:
+                slowest, slowest_input = seconds_taken, data
             reason = outcome if isinstance(outcome, str) else "decoded"
             if REASONS[sanitized[i]] != reason:
                 disagreements += 1
@@ -186,6 +187,8 @@ def fuzz_model(
                 checked += 1
                 disagreements += int(reference_outcome(model, h, w, data) != outcome)
         inputs += len(batch)
+    # the slowest decode again: a slow input, or the machine busy at that moment (other processes, the GC)?
+    again = min(native_outcome(coder, slowest_input)[1] for _ in range(20))
     return {
         "model": name,
         "inputs": inputs,
@@ -194,6 +197,7 @@ def fuzz_model(
         "disagreements": disagreements,
         "sanitizer_findings": 0,
         "slowest_decode_ms": slowest * 1e3,
+        "slowest_input_again_ms": again * 1e3,
     }
 
 
@@ -225,6 +229,7 @@ def main() -> int:
         for i, (model, maps) in enumerate(others):
             runs.append(fuzz_model(f"random tables {i}", model, maps, args.seconds / 2 / len(others), rng, work, exe))
     total = {
+        "slowest_input_again_ms": max(r["slowest_input_again_ms"] for r in runs),
         "inputs": sum(r["inputs"] for r in runs),
         "disagreements": sum(r["disagreements"] for r in runs),
         "compared_with_reference": sum(r["compared_with_reference"] for r in runs),
@@ -248,7 +253,7 @@ def main() -> int:
         "reference (same symbols or same reason).",
         "",
         "| tables | inputs | decoded | context_symbol | context_escape | context_noncanonical | "
-        "compared with the reference | disagreements | slowest decode |",
+        "compared with the reference | disagreements | slowest decode (that input again, best of 20) |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in runs:
@@ -256,12 +261,14 @@ def main() -> int:
         lines.append(
             f"| {r['model']} | {r['inputs']:,} | {o['decoded']:,} | {o['context_symbol']:,} | {o['context_escape']:,} "
             f"| {o['context_noncanonical']:,} | {r['compared_with_reference']:,} | {r['disagreements']} | "
-            f"{r['slowest_decode_ms']:.2f} ms |"
+            f"{r['slowest_decode_ms']:.2f} ms ({r['slowest_input_again_ms']:.3f} ms) |"
         )
     lines += [
         "",
         f"In all: {total['inputs']:,} inputs, 0 crashes, 0 sanitizer findings, {total['disagreements']} "
-        f"disagreements, slowest decode {total['slowest_decode_ms']:.2f} ms.",
+        f"disagreements. The slowest decode took {total['slowest_decode_ms']:.2f} ms once; decoding the same "
+        f"inputs again takes at most {total['slowest_input_again_ms']:.3f} ms (the machine is shared; the decoder "
+        "does exactly C_r x H x W coding steps whatever the bytes).",
         "",
     ]
     (args.out / "context-decoder-fuzz.md").write_text("\n".join(lines))

@@ -3,6 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-.venv/bin/ruff check agilenn_codegen tests
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
 jobs=${AGILENN_TEST_JOBS:-auto}
 exec .venv/bin/python -m pytest -n "$jobs" "$@"

@@ -955,7 +955,7 @@ def test_pipeline_name_and_out_policy(capsys: pytest.CaptureFixture[str], tmp_pa
     assert (out / "agilenn_fashion_mnist_agilenn.h").is_file() and (out / "model" / "device_int8.onnx").is_file()
     assert "_rejected_replies(void)" in (out / "agilenn_fashion_mnist_agilenn.h").read_text()
     before = _tree(out)
-    expect_user_error(capsys, [*base, "--coder", "raw", "--target", "stm32f103"], "does not fit")
+    expect_user_error(capsys, [*base, "--coder", "lzw", "--lzw-bits", "16", "--target", "stm32f103"], "does not fit")
     assert _tree(out) == before
 
 

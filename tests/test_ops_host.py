@@ -52,15 +52,23 @@ def test_gemm_with_float_output(tmp_path):
 
 @pytest.mark.parametrize("name", sorted(CORPUS))
 def test_corpus_on_host_streamed(name, tmp_path):
-    """Row streaming (codegen --stream) gives the same bytes on every corpus model that streams."""
+    """Row streaming (codegen --stream) gives the same bytes on every corpus model that streams, and is refused
+    with the reason, writing nothing, on the others."""
     from agilenn_codegen.compiler import compile_model
+    from agilenn_codegen.compiler.codegen import generate
     from agilenn_codegen.compiler.streaming import NotStreamable, plan_streaming
+    from agilenn_codegen.errors import UserError
+    from agilenn_codegen.targets import load_target
 
     model = modelzoo.quantized(build(name), "qoperator", True, tmp_path)
+    graph = compile_model(model)
     try:
-        plan_streaming(compile_model(model))
+        plan_streaming(graph)
     except NotStreamable as exc:
-        pytest.skip(f"does not stream: {exc}")
+        with pytest.raises(UserError, match="cannot be streamed row by row") as refused:
+            generate(graph, load_target("host"), tmp_path / "out", command="test", stream="run")
+        assert str(exc) in str(refused.value) and not (tmp_path / "out").exists()
+        return
     check_zoo(build(name), "qoperator", True, tmp_path / "s", sanitize=True, stream=True)
 
 

@@ -249,3 +249,20 @@ def test_cmake_toolchain_configures(tmp_path: Path) -> None:
     assert cfg.returncode == 0, cfg.stdout + cfg.stderr
     out = subprocess.run(["cmake", "--build", str(build)], capture_output=True, text=True, check=False)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+@pytest.mark.qemu
+def test_chip_memory_links_into_the_chips_own_ram(tmp_path: Path) -> None:
+    """chip_memory: the program is linked into the MCU's flash and RAM (not the board's 4 MiB): one that fits
+    runs; one whose data does not fit the STM32F103's 20 KB is refused with the numbers."""
+    target = load_target("stm32f103")
+    source = tmp_path / "main.c"
+    program = "#include <stdint.h>\nstatic uint8_t big[{n}];\nint main(void) {{ big[{n} - 1] = 1; return big[0]; }}\n"
+    source.write_text(program.format(n=8 * 1024))
+    elf = build_program(target, [source], [], tmp_path / "fits", chip_memory=4096)
+    assert run_program(target, elf, tmp_path, timeout_s=60).returncode == 0
+    script = (tmp_path / "fits" / "chip_memory.ld").read_text()
+    assert "LENGTH = 20480" in script and "LENGTH = 131072" in script
+    source.write_text(program.format(n=18 * 1024))
+    with pytest.raises(UserError, match=r"does not fit stm32f103 \(131,072 B flash, 20,480 B RAM"):
+        build_program(target, [source], [], tmp_path / "too_big", chip_memory=4096)

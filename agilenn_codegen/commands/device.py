@@ -35,7 +35,9 @@ def command(
     emulated: bool = typer.Option(
         False,
         "--emulated",
-        help="Run the firmware on the emulated Cortex-M7 (qemu mps2-an500): UART -> bridge -> UDP to the server.",
+        help="Run the library as firmware on its target's emulated board (stm32f746: Cortex-M7 on qemu mps2-an500, "
+        "stm32f103: Cortex-M3 on mps2-an385), linked into the chip's own flash and RAM: UART -> bridge -> UDP to the "
+        "server.",
     ),
     keys: Path = typer.Option(
         None, "--keys", help="Key file (`agilenn keys`) of an authenticated library (codegen --auth); with --device-id."
@@ -83,20 +85,18 @@ def command(
     with console.status(f"loading {count} test images of {exported.dataset}..."):
         images, labels = dataset_images(exported, "test", count, data_root)
 
+    firmware: list = []  # the emulated run, for its board and memory figures
+
     def run(to: tuple[str, int]) -> DeviceReport:
         if emulated:
             from agilenn_codegen.pipeline.emulated_run import run_emulated
 
-            return run_emulated(
-                lib,
-                images,
-                labels,
-                to,
-                timeout_ms=timeout_ms,
-                target="stm32f746",
-                identity=identity,
-                first_seq=first_seq,
-            ).report
+            firmware.append(
+                run_emulated(
+                    lib, images, labels, to, timeout_ms=timeout_ms, identity=identity, first_seq=first_seq
+                )
+            )
+            return firmware[-1].report
         return run_device(lib, images, labels, to, timeout_ms=timeout_ms, identity=identity, first_seq=first_seq)[0]
 
     with console.status(f"running {images.shape[0]} images through {lib.name} and {server}..."):
@@ -109,7 +109,7 @@ def command(
     table = Table(
         title=f"{lib.name}: {n} test images of {exported.dataset} via {server}"
         + (f" ({loss:.0%} loss)" if loss else "")
-        + (", emulated Cortex-M7 (qemu mps2-an500) via UART bridge" if emulated else "")
+        + (f", firmware for {firmware[0].target} on qemu {firmware[0].machine} via UART bridge" if firmware else "")
         + (f", authenticated as device {device_id}" if identity is not None else "")
     )
     table.add_column("measure")
@@ -138,6 +138,19 @@ def command(
         (f"device time per image ({clock}), mean", f"{result.device_ms_mean:.3f} ms"),
         ("reply wait (UDP + server), mean / p95", f"{result.wait_ms_mean:.2f} / {result.wait_ms_p95:.2f} ms"),
     ]
+    if firmware:
+        fw = firmware[0]
+        rows += [
+            (
+                f"firmware flash (linked into {fw.target}'s own memories)",
+                f"{fw.memory.flash:,} of {fw.flash_bytes:,} B",
+            ),
+            (
+                "firmware static RAM (data + bss, image buffer and test stdio included)",
+                f"{fw.memory.static_ram:,} of {fw.ram_bytes:,} B",
+            ),
+            ("device library static RAM (manifest.json)", f"{lib.manifest['agilenn']['ram_bytes_total']:,} B"),
+        ]
     for row in rows:
         table.add_row(*row)
     console.print(table)

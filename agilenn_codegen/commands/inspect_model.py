@@ -11,10 +11,13 @@ from rich.table import Table
 
 
 def command(
-    model: Path = typer.Argument(..., help="int8 ONNX model."),
+    model: Path = typer.Argument(..., help="int8 ONNX model, or an `agilenn export` folder (the device pipeline)."),
     target: str = typer.Option("stm32f746", "--target", "-t", help="Target whose memory budget to check."),
     json_output: bool = typer.Option(False, "--json", help="Print the manifest as JSON instead of tables."),
     dump_ir: bool = typer.Option(False, "--dump-ir", help="Also print the final IR."),
+    data_root: Path = typer.Option(
+        None, "--data-root", help="Export folder: where its data set lives (calibration of the int8 device model)."
+    ),
 ) -> None:
     """Show what `agilenn codegen` would generate, without writing anything."""
     from agilenn_codegen.compiler import compile_model
@@ -22,9 +25,13 @@ def command(
     from agilenn_codegen.compiler.library_name import internal_library_name
     from agilenn_codegen.compiler.manifest import check_fit
     from agilenn_codegen.compiler.printer import format_graph
+    from agilenn_codegen.pipeline.exported import is_export_folder
     from agilenn_codegen.targets import load_target
 
     tgt = load_target(target)
+    if is_export_folder(model):
+        inspect_pipeline(model, tgt, data_root, json_output)
+        return
     graph = compile_model(model)
     name, name_problem = internal_library_name(graph.name)
     manifest = render_manifest(graph, tgt, command=f"agilenn inspect {model.name} --target {tgt.name}", name=name)
@@ -82,3 +89,68 @@ def command(
         console.print(f"[green]fits[/] {tgt.name}")
     if name_problem:
         console.print(f"[yellow]note:[/] {name_problem}; `agilenn codegen` will need --name", highlight=False)
+
+
+def inspect_pipeline(folder: Path, tgt: object, data_root: Path | None, json_output: bool) -> None:
+    """The device library `agilenn codegen FOLDER` would write (generated in a temporary folder): its RAM,
+    buffer by buffer, streamed and, for comparison, with whole feature maps; and whether it fits."""
+    import tempfile
+
+    from agilenn_codegen.compiler.manifest import check_fit
+    from agilenn_codegen.pipeline.codegen import ENCODER_STATE_BYTES, generate_pipeline
+    from agilenn_codegen.pipeline.exported import load_exported
+
+    exported = load_exported(folder)
+    console = Console()
+    with tempfile.TemporaryDirectory(prefix="agilenn-inspect-") as tmp, console.status("generating the library..."):
+        lib = generate_pipeline(
+            exported,
+            tgt,  # type: ignore[arg-type]
+            Path(tmp) / "lib",
+            command=f"agilenn inspect {folder}",
+            data_root=data_root,
+            allow_overflow=True,
+        )
+    info, network = lib.manifest["agilenn"], lib.network.manifest
+    stream = network.get("stream")
+    ram = int(info["ram_bytes_total"])
+    whole_maps = None
+    if stream is not None:  # the same library with whole feature maps: the arena, the symbols in a buffer
+        kept = exported.feature_size if info["streamed"] else 0
+        encoder = ENCODER_STATE_BYTES if info["streamed"] and info["coder"] == "context" else 0
+        whole_maps = ram - int(info["network_ram_bytes"]) + int(stream["unstreamed_arena_bytes"]) + kept - encoder
+    budget = {"ram_bytes": tgt.ram_bytes, "flash_bytes": tgt.flash_bytes}  # type: ignore[attr-defined]
+    fit = dict(network, totals=dict(network["totals"], ram_bytes_needed=ram + int(info["caller_image_bytes"])))
+    problems = check_fit(fit | {"budget": budget}, allow_overflow=True)
+    if json_output:
+        console.print_json(
+            json.dumps(info | {"whole_maps_ram_bytes": whole_maps, "fits": not problems, "problems": problems})
+        )
+        return
+    table = Table(title=f"{lib.name} on {tgt.name}: static RAM of the device library")  # type: ignore[attr-defined]
+    table.add_column("buffer")
+    table.add_column("bytes", justify="right")
+    if stream is not None:
+        for window in stream["windows"]:
+            table.add_row(f"row window of '{window['tensor']}' ({window['rows']} rows)", f"{window['bytes']:,}")
+        table.add_row("network arena after the stream", f"{stream['arena_bytes']:,}")
+    else:
+        table.add_row("network arena", f"{info['network_ram_bytes']:,}")
+    for name, size in info["buffers"].items():
+        if size:
+            table.add_row(name, f"{size:,}")
+    table.add_row("[bold]total[/]", f"[bold]{ram:,}[/]")
+    table.add_row("the caller's float image (not the library's)", f"{info['caller_image_bytes']:,}")
+    console.print(table)
+    if info["streamed"]:
+        console.print(
+            f"streamed: the remote features go row by row into the {info['coder']} coder; with whole feature maps "
+            f"the library would need {whole_maps:,} B",
+            highlight=False,
+        )
+    else:
+        console.print(f"not streamed: {info['not_streamed_because']}", highlight=False)
+    for problem in problems:
+        console.print(f"[red]does not fit:[/] {problem}")
+    if not problems:
+        console.print(f"[green]fits[/] {tgt.name} (plus the stack: see `agilenn profile`)")  # type: ignore[attr-defined]

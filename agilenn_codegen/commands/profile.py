@@ -30,6 +30,9 @@ def command(
     input_scale: str = typer.Option(None, "--input-scale", help="Plain model: as for codegen (e.g. 1/255)."),
     kernels: str = typer.Option("fast", "--kernels", help="fast (default) or reference kernels, as for codegen."),
     stream: bool = typer.Option(False, "--stream", help="Plain model: profile the row-streamed network."),
+    coder: str = typer.Option(
+        "context", "--coder", help="AgileNN folder: the payload coder, as for codegen (context, lzw or raw)."
+    ),
     allow_overflow: bool = typer.Option(
         False, "--allow-overflow", help="Profile even if the model does not fit the target's RAM/flash (as codegen)."
     ),
@@ -60,7 +63,9 @@ def command(
         if is_export_folder(model):
             if pixels is not None:
                 raise UserError("--input-mean/--input-std/--input-scale: an export folder states its normalisation")
-            report = profile_pipeline(model, tgt, data_root=data_root, work_dir=work_dir, cpi=assumed, kernels=kernels)
+            report = profile_pipeline(
+                model, tgt, data_root=data_root, work_dir=work_dir, cpi=assumed, kernels=kernels, coder=coder
+            )
         else:
             samples = None
             if inputs is not None:

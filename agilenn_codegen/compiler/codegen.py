@@ -21,7 +21,7 @@ from agilenn_codegen import __version__
 from agilenn_codegen.compiler import ir
 from agilenn_codegen.compiler.emit import EmitContext, EmittedLayer, emit_node
 from agilenn_codegen.compiler.emit.context import c_identifier
-from agilenn_codegen.compiler.emit.pixels import emit_pixel_entries
+from agilenn_codegen.compiler.emit.pixels import emit_pixel_entries, offset_pattern
 from agilenn_codegen.compiler.emit.streaming import StreamEmission, emit_stream
 from agilenn_codegen.compiler.library_name import choose_library_name
 from agilenn_codegen.compiler.manifest import build_manifest, stream_section, use_streamed_ram
@@ -54,7 +54,7 @@ class TargetLike(Protocol):
 
 
 KERNEL_CHOICES = ("fast", "reference")  # optimized kernels instantiated per layer, or the portable spec
-STREAM_CHOICES = ("off", "run", "pipeline")
+STREAM_CHOICES = ("off", "run")
 
 
 @dataclass(frozen=True)
@@ -150,10 +150,10 @@ def generate(
     the target) leaves `out_dir` untouched. With `pixels` (the input normalisation), the library also
     gets `<name>_run_u8` and `<name>_run_u8_planar`, which take uint8 camera pixels.
 
-    `stream`: "off"; "run" (`<name>_run` computes the network a few rows at a time, compiler/streaming.py:
-    UserError when the network cannot stream); "pipeline" (`_run` as usual, plus `<name>_run_stream` and,
-    with pixels, `<name>_run_u8_stream`, whose model outputs in `stream_callbacks` go row by row to
-    `<name>_stream_row` instead of a buffer; for the AgileNN device pipeline).
+    `stream`: "off", or "run": `<name>_run` computes the network a few rows at a time (compiler/streaming.py;
+    UserError when the network cannot stream). With `stream_callbacks` (one model output, written by a table),
+    the library also gets `<name>_run_stream` (and `<name>_run_u8_stream` with pixels), which hand that
+    output's rows to a callback instead of a buffer: the AgileNN device pipeline codes them as they come.
     """
     assert graph.memory is not None, "run the pipeline (plan_memory) before code generation"
     lib_name = choose_library_name(name, graph.name, "the model file's name")
@@ -164,6 +164,8 @@ def generate(
     if stream not in STREAM_CHOICES:
         raise ValueError(f"stream must be one of {STREAM_CHOICES}, got {stream!r}")
     plan = None
+    if stream_callbacks and (stream != "run" or len(stream_callbacks) != 1):
+        raise ValueError("stream_callbacks: one model output, with stream='run'")
     if stream != "off":
         try:
             plan = plan_streaming(graph, stream_callbacks)
@@ -195,13 +197,19 @@ def generate(
             "channels": pixel.channels,
             "height": pixel.height,
             "width": pixel.width,
-            "table_free": all(e.table_free for e in entries if e.layout == "interleaved"),
+            "table_free": all(e.table_free for e in entries if e.layout == "interleaved")
+            if entries
+            else pixel.offsets is not None and 0 < len(offset_pattern(pixel.offsets, pixel.channels)) <= 4,
         }
     stream_values = None
     if plan is not None:
-        emission = emit_stream(ctx, plan, pixel, callback=f"{lib_name}_stream_row")
+        emission = emit_stream(ctx, plan, pixel)
         entry_layers.append({"index": "stream", "calls": list(emission.calls)})
         kept = [e for e in io_entries(graph, graph.outputs) if e["name"] not in stream_callbacks]
+        callbacks = [s for s in emission.sinks if s.kind == "callback"]
+        if stream_callbacks and not callbacks:
+            raise UserError(f"the stream has no row callback for {sorted(stream_callbacks)} (not written by a table)")
+        rows_out = next((e for e in io_entries(graph, graph.outputs) if e["name"] in stream_callbacks), None)
         stream_values = {
             "emission": emission,
             "rest": [
@@ -216,6 +224,8 @@ def generate(
             "params": ", ".join(f"{e['c_type']} *{e['symbol']}" for e in kept) or "void",
             "args": ", ".join(e["symbol"] for e in kept),
             "mode": stream,
+            "callback": callbacks[0] if callbacks else None,
+            "rows_out": rows_out,  # the callback output's entry (its C type and `_run` parameter)
         }
     inputs = io_entries(graph, graph.inputs)
     outputs = io_entries(graph, graph.outputs)
@@ -284,14 +294,25 @@ def generate(
         ]
         manifest["stream"] = stream_section(windows, emission.arena_bytes, graph.memory.arena_bytes) | {
             "mode": stream,
-            "callbacks": sorted(stream_callbacks),
+            "callbacks": [
+                {
+                    "output": s.output,
+                    "function": f"{lib_name}_run_stream",
+                    "row_pixels": s.row_elements,
+                    "pixel_stride": s.pixel_stride,
+                    "channel_step": s.channel_step,
+                }
+                for s in (stream_values["callback"],)
+                if s is not None
+            ],
         }
-        if stream == "run":
-            use_streamed_ram(manifest)
-            values["arena_bytes"] = manifest["totals"]["arena_bytes"]
+        use_streamed_ram(manifest)
+        values["arena_bytes"] = manifest["totals"]["arena_bytes"]
     if pixel_entry is not None:
+        streamed_entries = ["run_u8", "run_u8_planar"] if stream == "run" else []  # the stream's pixel rows
         manifest["pixel_entry"] = {
-            "functions": [f"{lib_name}_{e.suffix}" for e in pixel_entry["entries"]],
+            "functions": [f"{lib_name}_{e.suffix}" for e in pixel_entry["entries"]]
+            + [f"{lib_name}_{suffix}" for suffix in streamed_entries],
             "normalisation": pixel_entry["normalisation"],
             "stage": "byte offsets (no table lookups)" if pixel_entry["table_free"] else "table lookups",
         }

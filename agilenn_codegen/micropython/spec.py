@@ -239,7 +239,7 @@ def pipeline_spec(library: object) -> ModuleSpec:
     own, runtime = _split_runtime(sources, library.network.out_dir)
     image = BufferArg("image", "float32", tuple(int(d) for d in exported.input_shape))
     # a request frame: header + at most one fragment of the largest payload (+ its tag)
-    payload_max = payload_max_bytes(exported.feature_size, exported.num_centroids)
+    payload_max = payload_max_bytes(exported.feature_size, exported.alphabet)
     frame_max = HEADER_SIZE + min(library.max_fragment, payload_max) + (MAC_SIZE if library.auth else 0)
     entries = [
         ImageEntry(

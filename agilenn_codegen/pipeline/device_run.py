@@ -118,7 +118,7 @@ def load_library(folder: Path) -> LibraryInfo:
     if (
         not isinstance(table, list)
         or len(table) != 256
-        or not all(isinstance(v, int) and 0 <= v < exported.num_centroids for v in table)
+        or not all(isinstance(v, int) and 0 <= v < exported.alphabet for v in table)
     ):
         raise UserError(f"{manifest_path}: 'agilenn.symbol_table' must be 256 centroid indices")
     for key, ok in (("lzw_bits", lambda v: v == 0 or 9 <= v <= 16), ("max_fragment", lambda v: 1 <= v <= 0xFFFF)):

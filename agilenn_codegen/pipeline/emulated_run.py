@@ -32,13 +32,25 @@ from agilenn_codegen.pipeline.device_run import (
     read_records,
 )
 from agilenn_codegen.pipeline.uart_bridge import BridgeStats, UartBridge
-from agilenn_codegen.targets import Target, build_program, check_toolchain, load_target, qemu_command
+from agilenn_codegen.targets import (
+    ProgramMemory,
+    Target,
+    build_program,
+    check_toolchain,
+    load_target,
+    program_memory,
+    qemu_command,
+)
 
 DEFAULT_TARGET = "stm32f746"
 # qemu machines whose UART0 is a CMSDK APB UART at 0x40004000 (the port's default base)
 UART_MACHINES = ("mps2-an385", "mps2-an386", "mps2-an500")
 CONNECT_TIMEOUT_S = 30.0
 SEQ_OFFSET = 20  # the sequence number's place in a frame header (docs/offload-protocol.md section 3)
+# RAM kept free for the firmware's stack and heap when it is linked into the chip's own memories: the pipeline
+# needs a few hundred bytes of stack (agilenn profile), the test firmware's semihosting stdio (fopen buffers,
+# fprintf) the rest
+FIRMWARE_STACK_AND_HEAP = 6 * 1024
 
 
 @dataclass(frozen=True)
@@ -48,6 +60,9 @@ class EmulatedRun:
     bridge: BridgeStats
     target: str
     machine: str
+    memory: ProgramMemory  # the firmware, linked into the chip's own flash and RAM
+    ram_bytes: int  # the chip's
+    flash_bytes: int
 
 
 def _has_uart(name: str) -> bool:
@@ -92,7 +107,14 @@ def build_firmware(lib: LibraryInfo, target: Target) -> Path:
         raise UserError(f"{lib.folder}: no runtime/port/agilenn_port_uart_cmsdk.c; generate the library again")
     sources, includes = library_build_inputs(lib)
     sources += [lib.folder / f"{lib.name}_agilenn_infer.c", runtime / "port" / "agilenn_port_uart_cmsdk.c", main]
-    return build_program(target, sources, includes, main.parent / "build", output_name="device_firmware")
+    return build_program(
+        target,
+        sources,
+        includes,
+        main.parent / "build",
+        output_name="device_firmware",
+        chip_memory=FIRMWARE_STACK_AND_HEAP,  # linked into the chip's flash and RAM, not the board's 4 MiB
+    )
 
 
 def frames_by_image(frames: list[bytes], count: int, first_seq: int = 1) -> list[list[bytes]]:
@@ -159,4 +181,7 @@ def run_emulated(
         for frame in bridge.frames:
             f.write(struct.pack("<I", len(frame)) + frame)
     report = compare_results(lib, images, labels, res)
-    return EmulatedRun(report, res, bridge.stats, board.name, board.emulator.machine if board.emulator else "")
+    machine = board.emulator.machine if board.emulator else ""
+    return EmulatedRun(
+        report, res, bridge.stats, board.name, machine, program_memory(elf), board.ram_bytes, board.flash_bytes
+    )

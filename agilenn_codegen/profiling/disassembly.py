@@ -20,6 +20,8 @@ _FUNCTION = re.compile(r"^([0-9a-f]+) <([^>]+)>:$")
 _INSN = re.compile(r"^\s*([0-9a-f]+):\s+(\S+)\s*(.*)$")
 _TARGET = re.compile(r"^([0-9a-f]+) <([^>+]+)>$")
 _CALLS = {"bl", "blx"}
+_REGISTER = re.compile(r"^(r\d+|sb|sl|fp|ip|lr)$")
+INDIRECT = "(indirect)"  # the callee of a call through a function pointer (`blx r3`)
 _JUMPS = {"b", "b.w", "b.n"}
 
 
@@ -44,6 +46,9 @@ class Disassembly:
         for i, (address, mnemonic, operands) in enumerate(insns):
             target = _TARGET.match(operands.strip())
             if target is None:
+                if mnemonic == "blx" and _REGISTER.match(operands.strip()):
+                    nxt = insns[i + 1][0] if i + 1 < len(insns) else address + 2
+                    sites.append(CallSite(address, nxt, INDIRECT))
                 continue
             callee = target.group(2)
             if mnemonic in _CALLS:

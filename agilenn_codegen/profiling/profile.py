@@ -10,6 +10,7 @@ does between calls (argument set-up, status checks, copies) is reported as `glue
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,13 +18,13 @@ from pathlib import Path
 import numpy as np
 
 from agilenn_codegen.compiler import ir
-from agilenn_codegen.compiler.codegen import banner, environment, io_entries
+from agilenn_codegen.compiler.codegen import GeneratedLibrary, banner, environment, io_entries
 from agilenn_codegen.compiler.emit import EmittedLayer
 from agilenn_codegen.compiler.emit.streaming import StreamEmission
 from agilenn_codegen.compiler.manifest import node_macs
 from agilenn_codegen.compiler.pixels import PixelNormalisation
 from agilenn_codegen.errors import ToolError, UserError
-from agilenn_codegen.profiling.disassembly import CallSite, Disassembly, disassemble
+from agilenn_codegen.profiling.disassembly import INDIRECT, CallSite, Disassembly, disassemble
 from agilenn_codegen.profiling.report import LayerProfile, ProfileReport, StageProfile
 from agilenn_codegen.profiling.segments import Segment, measure, segment_for
 from agilenn_codegen.targets import InstructionCounts, Target, build_program, count_instructions
@@ -124,7 +125,10 @@ def stream_layer_sites(dis: Disassembly, name: str, stream: StreamEmission) -> l
         result.append((step.node, sites))
     driver = dis.call_sites(f"{name}_stream")
     for sink, planned in zip(stream.sinks, stream.plan.sinks, strict=True):
-        kernels = {c.function for c in (sink.call, sink.finish) if c is not None} | {sink.callback}
+        if sink.kind == "callback":  # the row callback, through its function pointer
+            result.append((planned.node, [site for site in driver if site.callee == INDIRECT]))
+            continue
+        kernels = {c.function for c in (sink.call, sink.finish) if c is not None}
         result.append((planned.node, [site for site in driver if site.callee in kernels]))
     rest = match_layer_calls([site for site in driver if site.callee.startswith(f"{name}_r")], stream.rest)
     result += [(layer.node, sites) for layer, sites in zip(stream.rest, rest, strict=True)]
@@ -272,6 +276,7 @@ def profile_pipeline(
     cpi: float = DEFAULT_CPI,
     kernels: str = "fast",
     allow_overflow: bool = False,
+    coder: str = "context",
 ) -> ProfileReport:
     """Profile one AgileNN inference of an export folder's device library: begin, every frame, finish."""
     from agilenn_codegen.offload import KIND_REPLY, encode_frames, encode_reply
@@ -298,6 +303,7 @@ def profile_pipeline(
             data_root=data_root,
             kernels=kernels,
             allow_overflow=allow_overflow,
+            coder=coder,
         )
         name = lib.name
         graph = lib.graph
@@ -320,22 +326,43 @@ def profile_pipeline(
         (run_dir / "reply.bin").write_bytes(reply)
         dis = disassemble(elf)
         begin = _segment(_one_site(dis, "main", f"{name}_begin"))
-        fragment = _segment(_one_site(dis, "main", f"{name}_fragment"))
+        send = _segment(_one_site(dis, "main", f"{name}_send"))
         finish = _segment(_one_site(dis, "main", f"{name}_finish"))
-        network = segment_for(_one_site(dis, f"{name}_begin", f"{name}_run"), begin)
-        layer_sites = match_layer_calls(network_call_sites(dis, name), lib.network.layers)
-        segments = [segment_for(s, network) for sites in layer_sites for s in sites]
-        counts = count_instructions(target, elf, run_dir, marks=_marks(begin, fragment, finish, network, *segments))
+        stream = lib.network.stream
+        if stream is None:  # the whole-map network
+            network_sites = [_one_site(dis, f"{name}_begin", f"{name}_run")]
+            matched = match_layer_calls(network_call_sites(dis, name), lib.network.layers)
+            layer_sites = [(layer.node, sites) for layer, sites in zip(lib.network.layers, matched, strict=True)]
+        else:  # streamed: _run (symbols into a buffer, for LZW) or _run_stream (rows straight into the coder)
+            entry = f"{name}_run_stream" if lib.streamed else f"{name}_run"
+            network_sites = _sites_to(dis, entry)
+            layer_sites = stream_layer_sites(dis, name, stream)
+        networks = [segment_for(site, begin) for site in network_sites]
+        coder_sites = _coder_sites(dis, name) if lib.streamed else []
+        segments = [segment_for(s, networks[0]) for _, sites in layer_sites for s in (*sites, *coder_sites)]
+        marks = _marks(begin, send, finish, *networks, *segments)
+        counts = count_instructions(target, elf, run_dir, marks=marks)
         info = _read_profile_txt(run_dir / "profile.txt", counts.run.stdout + counts.run.stderr)
     if counts.run.returncode != 0 or info.get("status") != [0, 0]:
         raise ToolError(f"the profiled inference failed (exit {counts.run.returncode}, status {info.get('status')})")
     events = counts.events
-    layers = _layer_profiles(graph, lib.network.layers, layer_sites, events, network)
-    table = sum(layer.instructions for layer in layers if layer.op == "table" and REMOTE_OUTPUT in layer.onnx_node)
-    network_total, _ = measure(events, network)
+    layers = [
+        _layer_profile(graph, graph.nodes.index(node), node, _kernels(lib.network, node), sites, counts, networks[0])
+        for node, sites in layer_sites
+    ]
+    coder_rows = sum(measure(events, segment_for(site, networks[0]))[0] for site in coder_sites)
+    is_table = [layer.op == "table" and REMOTE_OUTPUT in layer.onnx_node for layer in layers]
+    table_and_rows = sum(layer.instructions for layer, t in zip(layers, is_table, strict=True) if t)
+    table = table_and_rows - coder_rows  # the row callback without the coder: symbols in coding order
+    layers = [
+        dataclasses.replace(layer, instructions=layer.instructions - coder_rows) if t else layer
+        for layer, t in zip(layers, is_table, strict=True)
+    ]
+    network_total = sum(measure(events, segment)[0] for segment in networks)
     begin_total, _ = measure(events, begin)
-    framing, frames = measure(events, fragment)
+    framing, _ = measure(events, send)
     combine, _ = measure(events, finish)
+    streamed_note = ", in coding order (rows straight from the network)" if lib.streamed else ""
     return ProfileReport(
         subject=str(folder),
         target=target.name,
@@ -344,16 +371,56 @@ def profile_pipeline(
         cpi=cpi,
         layers=tuple(layers),
         stages=(
-            StageProfile("network", network_total - table, "extractor and local head (the layers below)"),
-            StageProfile("centroid table", table, "remote features -> centroid indices"),
-            StageProfile("coding", begin_total - network_total, f"{name}_begin around the network: payload coding"),
-            StageProfile("framing", framing, f"{frames} call(s) of {name}_fragment: headers and CRC"),
+            StageProfile("network", network_total - table_and_rows, "extractor and local head (the layers below)"),
+            StageProfile("centroid table", table, "remote features -> centroid indices" + streamed_note),
+            StageProfile(
+                "coding", begin_total - network_total + coder_rows, f"{name}_begin: payload coding and header"
+            ),
+            StageProfile("framing", framing, f"{info['fragments'][0]} frame(s) sent by {name}_send: headers, CRC"),
             StageProfile("combine", combine, f"{name}_finish on a valid reply: checks and alpha combiner"),
         ),
         stack_bytes=info["stack"][0],
         program_instructions=counts.total,
-        extra={"frames": info["fragments"][0], "bytes_sent": info["fragments"][1]},
+        extra={
+            "frames": info["fragments"][0],
+            "bytes_sent": info["fragments"][1],
+            "streamed": lib.streamed,
+            "payload_encoding": info["payload"][0],
+            "payload_bytes": info["payload"][1],
+            "coder": coder,
+            "symbols": exported.feature_size,
+        },
     )
+
+
+def _sites_to(dis: Disassembly, callee: str) -> list[CallSite]:
+    """Every call of `callee` in the program (a static caller may have been inlined anywhere)."""
+    sites = [site for function in dis.functions for site in dis.call_sites(function) if site.callee == callee]
+    if not sites:
+        raise ToolError(f"no call of {callee} in the program")
+    return sites
+
+
+def _coder_sites(dis: Disassembly, name: str) -> list[CallSite]:
+    """The coder's calls in the pipeline's row callback (context coder or raw packing, per pixel)."""
+    coders = ("agilenn_context_encode_pixel", "agilenn_pack_pixel")
+    return [site for site in dis.call_sites(f"{name}_code_row") if site.callee in coders]
+
+
+def _kernels(library: GeneratedLibrary, node: ir.Node) -> tuple[str, ...]:
+    if library.stream is not None:
+        for producer, step in zip(library.stream.producers, library.stream.plan.steps, strict=True):
+            if step.node is node:
+                return (producer.call.function,)
+        for sink, planned in zip(library.stream.sinks, library.stream.plan.sinks, strict=True):
+            if planned.node is node:
+                return tuple(c.function for c in (sink.call, sink.finish) if c is not None)
+        for layer in library.stream.rest:
+            if layer.node is node:
+                return tuple(c.function for c in layer.calls)
+        return ()
+    layer = next(layer for layer in library.layers if layer.node is node)
+    return tuple(call.function for call in layer.calls)
 
 
 def _segment(site: CallSite) -> Segment:

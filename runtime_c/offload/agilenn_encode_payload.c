@@ -2,17 +2,6 @@
  * else raw packing. */
 #include "agilenn_offload.h"
 
-static void write_header(uint8_t *out, uint8_t encoding, uint32_t count, uint32_t alphabet, uint8_t width)
-{
-    out[0] = encoding;
-    out[1] = (uint8_t)count;
-    out[2] = (uint8_t)(count >> 8);
-    out[3] = (uint8_t)(count >> 16);
-    out[4] = (uint8_t)(count >> 24);
-    out[5] = (uint8_t)alphabet; /* K = 256 is written as 0 */
-    out[6] = width;
-}
-
 agilenn_status_t agilenn_encode_payload(const agilenn_payload_params_t *p, const uint8_t *symbols, void *state,
                                         size_t state_bytes, uint8_t *out, size_t capacity, size_t *out_len)
 {
@@ -47,7 +36,7 @@ agilenn_status_t agilenn_encode_payload(const agilenn_payload_params_t *p, const
         status = agilenn_context_encode(m, symbols, (uint8_t *)state, state_bytes, out + AGILENN_PAYLOAD_HEADER_SIZE,
                                         cap, &body);
         if (status == AGILENN_OK) {
-            write_header(out, AGILENN_PAYLOAD_CONTEXT, p->count, K, AGILENN_CONTEXT_PRECISION);
+            agilenn_payload_header(out, AGILENN_PAYLOAD_CONTEXT, p->count, K, AGILENN_CONTEXT_PRECISION);
             *out_len = AGILENN_PAYLOAD_HEADER_SIZE + body;
             return AGILENN_OK;
         }
@@ -64,7 +53,7 @@ agilenn_status_t agilenn_encode_payload(const agilenn_payload_params_t *p, const
         status = agilenn_lzw_encode(&lp, symbols, (uint16_t *)state, state_bytes, out + AGILENN_PAYLOAD_HEADER_SIZE, cap,
                                     &body);
         if (status == AGILENN_OK) {
-            write_header(out, AGILENN_PAYLOAD_LZW, p->count, K, p->max_bits);
+            agilenn_payload_header(out, AGILENN_PAYLOAD_LZW, p->count, K, p->max_bits);
             *out_len = AGILENN_PAYLOAD_HEADER_SIZE + body;
             return AGILENN_OK;
         }
@@ -85,7 +74,7 @@ agilenn_status_t agilenn_encode_payload(const agilenn_payload_params_t *p, const
             return status;
         }
     }
-    write_header(out, AGILENN_PAYLOAD_RAW, p->count, K, (uint8_t)bits);
+    agilenn_payload_header(out, AGILENN_PAYLOAD_RAW, p->count, K, (uint8_t)bits);
     *out_len = AGILENN_PAYLOAD_HEADER_SIZE + body;
     return AGILENN_OK;
 }

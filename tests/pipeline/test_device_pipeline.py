@@ -186,6 +186,9 @@ def test_manifest_records_the_pipeline(host_library):
     assert info["buffers"]["context_line"] == lib.exported.feature_shape[2] * len(coder.live_channels)
     assert info["context_tables_bytes"] == coder.table_bytes()
     assert info["ram_bytes_total"] > lib.manifest["totals"]["arena_bytes"]
+    # streamed: the remote features go row by row into the coder; no map, no symbol buffer, no frame buffer
+    assert info["streamed"] and info["buffers"]["symbols"] == 0 and info["network_ram_bytes"] < 2048
+    assert info["ram_bytes_total"] == info["network_ram_bytes"] + sum(info["buffers"].values())
     assert len(info["symbol_table"]) == 256 and max(info["symbol_table"]) < len(info["symbol_values"])
 
 
@@ -193,6 +196,9 @@ def test_lzw_library_sizes_its_dictionary(lzw_library):
     info = lzw_library[0].manifest["agilenn"]
     assert info["coder"] == "lzw" and info["lzw_bits"] == 12 and info["buffers"]["lzw_state"] == 5 << 12
     assert info["buffers"]["context_line"] == 0
+    # LZW codes channel by channel: the symbols wait in a buffer, though the network itself streams
+    assert not info["streamed"] and "LZW" in info["not_streamed_because"]
+    assert info["buffers"]["symbols"] == lzw_library[0].exported.feature_size and "stream" in lzw_library[0].manifest
 
 
 def test_coder_options_are_checked(exported_folder, tmp_path, capsys):
@@ -213,9 +219,19 @@ def test_coder_options_are_checked(exported_folder, tmp_path, capsys):
 FRAMES_MAIN = r"""
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 #include "{name}_agilenn.h"
 static float image[{NAME}_IMAGE_SIZE];
 static uint8_t frame[{NAME}_FRAME_MAX_BYTES];
+static uint8_t sent[4 * {NAME}_FRAME_MAX_BYTES]; /* what _send sent in place, frame after frame */
+static size_t sent_len;
+static int32_t keep(const uint8_t *data, int32_t length)
+{{
+    if (sent_len + (size_t)length > sizeof sent) return -1;
+    memcpy(sent + sent_len, data, (size_t)length);
+    sent_len += (size_t)length;
+    return 0;
+}}
 int main(void)
 {{
     FILE *in = fopen("images.bin", "rb"), *out = fopen("frames.bin", "wb");
@@ -231,12 +247,16 @@ int main(void)
         fwrite(logits, sizeof logits, 1, out);
         n = {name}_fragment_count();
         fwrite(&n, 4, 1, out);
+        sent_len = 0;
+        if ({name}_send(keep) != n) return 7;
         for (f = 0; f < n; f++) {{
-            const int32_t len = {name}_fragment(f, frame, (int32_t)sizeof frame);
+            const int32_t len = {name}_fragment(f, frame, (int32_t)sizeof frame); /* after _send: payload intact */
             if (len < 0) return 5;
             fwrite(&len, 4, 1, out);
             fwrite(frame, 1, (size_t)len, out);
         }}
+        {{ const uint32_t total = (uint32_t)sent_len; fwrite(&total, 4, 1, out); }}
+        fwrite(sent, 1, sent_len, out);
     }}
     fclose(in);
     return fclose(out) == 0 ? 0 : 6;
@@ -244,19 +264,16 @@ int main(void)
 """
 
 
-@pytest.mark.qemu
-def test_emulated_cortex_m7_sends_the_reference_bytes(exported_folder, tmp_path):
-    folder, root = exported_folder
-    out = tmp_path / "m7"
-    assert main(["codegen", str(folder), "--target", "stm32f746", "--out", str(out), "--data-root", str(root)]) == 0
-    lib = load_library(out)
-    target = load_target("stm32f746")
+def check_frames(lib, target_name: str, images: np.ndarray, tmp_path) -> list[bytes]:
+    """Build FRAMES_MAIN for the target, run it on `images`; every frame (from _fragment, and as _send sent it in
+    place) must equal the reference's. Returns the reference payloads."""
+    target = load_target(target_name)
     harness = tmp_path / "frames_main.c"
     harness.write_text(FRAMES_MAIN.format(name=lib.name, NAME=lib.name.upper()))
     sources, includes = library_build_inputs(lib)
     sources.append(harness)
     elf = build_program(target, sources, includes, tmp_path / "build")
-    images, _ = dataset_images(lib.exported, "test", 4, root)
+    payloads: list[bytes] = []
     run = tmp_path / "run"
     run.mkdir()
     (run / "images.bin").write_bytes(struct.pack("<II", len(images), images[0].size) + images.tobytes())
@@ -279,8 +296,66 @@ def test_emulated_cortex_m7_sends_the_reference_bytes(exported_folder, tmp_path)
             (length,) = struct.unpack_from("<i", data, offset)
             frames.append(data[offset + 4 : offset + 4 + length])
             offset += 4 + length
-        assert frames == reference.frames(i + 1, step.payload), f"image {i}: the M7's frames differ"
+        assert frames == reference.frames(i + 1, step.payload), f"image {i}: the frames differ"
+        (sent_len,) = struct.unpack_from("<I", data, offset)
+        offset += 4
+        assert data[offset : offset + sent_len] == b"".join(frames), f"image {i}: _send sent other bytes"
+        offset += sent_len
+        payloads.append(step.payload)
+    assert offset == len(data)
     shutil.rmtree(run)
+    return payloads
+
+
+@pytest.mark.qemu
+def test_emulated_cortex_m7_sends_the_reference_bytes(exported_folder, tmp_path):
+    folder, root = exported_folder
+    out = tmp_path / "m7"
+    assert main(["codegen", str(folder), "--target", "stm32f746", "--out", str(out), "--data-root", str(root)]) == 0
+    lib = load_library(out)
+    assert lib.manifest["agilenn"]["streamed"]
+    images, _ = dataset_images(lib.exported, "test", 4, root)
+    payloads = check_frames(lib, "stm32f746", images, tmp_path)
+    assert {p[0] for p in payloads} == {2}
+
+
+def hostile_tables(folder, tmp_path):
+    """A copy of the export whose context tables give symbol 0 (nearly every symbol) the least probability:
+    coding then never beats raw packing, so the device must fall back to raw (running its network again)."""
+    from agilenn_codegen.pipeline.coder_tables import dumps_metadata
+
+    copy = tmp_path / "hostile"
+    shutil.copytree(folder, copy)
+    meta = json.loads((copy / "agilenn.json").read_text())
+    k = meta["coder"]["alphabet"]
+    rest = (1 << 15) - 1
+    row = [1] + [rest // (k - 1) + (1 if i < rest % (k - 1) else 0) for i in range(k - 1)]
+    coder = meta["coder"]
+    channels = coder["channels"]  # every channel live, every context on that one row
+    coder["live_channels"] = list(range(channels))
+    coder["context_map"] = [[0] * (2 * (k + 1) ** 2) for _ in range(channels)]
+    coder["rows"] = [row]
+    (copy / "agilenn.json").write_text(dumps_metadata(meta))
+    return copy
+
+
+@pytest.mark.parametrize("case", ["raw coder", "fallback to raw"])
+def test_streamed_raw_packing_is_exact(case, exported_folder, tmp_path):
+    """Raw packing from the streamed rows (every symbol at its channel-major bit position), chosen (--coder raw) or
+    as the fallback when coding is not shorter; 4 fragments, sent in place."""
+    folder, root = exported_folder
+    source = hostile_tables(folder, tmp_path) if case == "fallback to raw" else folder
+    out = tmp_path / "lib"
+    extra = ["--coder", "raw"] if case == "raw coder" else []
+    assert main(["codegen", str(source), "--out", str(out), "--data-root", str(root), *extra]) == 0
+    lib = load_library(out)
+    assert lib.manifest["agilenn"]["streamed"] and lib.manifest["agilenn"]["buffers"]["symbols"] == 0
+    images, labels = dataset_images(lib.exported, "test", 3, root)
+    payloads = check_frames(lib, "host", images, tmp_path)
+    assert {p[0] for p in payloads} == {0} and all(len(p) > 2 * 1444 for p in payloads)
+    with ServerThread(source) as server:
+        report, _ = run_device(lib, images, labels, server.address, timeout_ms=2000, sanitize=True)
+    assert report.answered_remote == report.frames_equal_reference == report.logits_equal_python == 3
 
 
 def test_wrong_image_size_is_a_clear_error(host_library):
@@ -368,3 +443,18 @@ def test_export_out_policy(exported_folder, tmp_path, capsys):
     assert (again / "agilenn.json").read_bytes() == (folder / "agilenn.json").read_bytes()
     assert main(["export", str(run), "--out", str(foreign), "--force"]) == 0
     assert (foreign / "device.onnx").read_bytes() == (folder / "device.onnx").read_bytes()
+
+
+def test_inspect_an_export_folder(exported_folder, tmp_path, capsys):
+    """`agilenn inspect FOLDER`: the library's RAM buffer by buffer, streamed and with whole maps; nothing written."""
+    folder, root = exported_folder
+    before = sorted(p.name for p in folder.rglob("*"))
+    assert main(["inspect", str(folder), "--data-root", str(root), "--target", "stm32f103", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["streamed"] and info["fits"] and not info["problems"]
+    assert info["ram_bytes_total"] == info["network_ram_bytes"] + sum(info["buffers"].values())
+    assert info["whole_maps_ram_bytes"] > info["ram_bytes_total"] + info["symbols"]  # arena + symbol buffer
+    assert main(["inspect", str(folder), "--data-root", str(root), "--target", "stm32f103"]) == 0
+    out = capsys.readouterr().out
+    assert "row window of" in out and "with whole" in out and "fits stm32f103" in out
+    assert sorted(p.name for p in folder.rglob("*")) == before

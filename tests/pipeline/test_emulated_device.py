@@ -65,7 +65,7 @@ def test_emulated_device_is_answered_by_the_server(m7_library, exported_folder):
 @pytest.mark.qemu
 def test_emulated_device_skips_line_noise_and_oversize_frames(m7_library, exported_folder):
     lib, images, labels = m7_library
-    too_large = lib.manifest["agilenn"]["buffers"]["frame (infer)"]  # a frame of this payload cannot fit
+    too_large = lib.manifest["agilenn"]["buffers"]["reply (infer)"]  # a frame of this payload cannot fit
     noise = b"\x00AGN\xffAG" + _frame(too_large) + b"junk"
     with ServerThread(exported_folder[0]) as server:
         run = run_emulated(lib, images, labels, server.address, timeout_ms=5000, line_noise=noise)

@@ -10,7 +10,7 @@ import pytest
 
 from agilenn_codegen.cli import main
 from agilenn_codegen.pipeline.device_model import dataset_images
-from agilenn_codegen.pipeline.device_run import load_library, run_device
+from agilenn_codegen.pipeline.device_run import load_library, probe_server, run_device
 from agilenn_codegen.server.thread import ServerThread
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "agilenn_fmnist"
@@ -28,14 +28,38 @@ def test_shipped_example_end_to_end(tmp_path):
     info = lib.manifest["agilenn"]
     assert info["coder"] == "context" and info["ram_bytes_total"] < 320 * 1024  # fits the STM32F746
     assert info["model_id"] == "0x7916f5dd"  # the shipped agilenn.json, coder tables included
+    assert info["streamed"] and info["buffers"]["symbols"] == 0  # features coded row by row, no map kept
     images, labels = dataset_images(lib.exported, "test", 40)
     with ServerThread(EXAMPLE) as server:
+        probe_server(lib, server.address, 1000)  # K = 5 distinct values of 8 centroids: the probe says so
         report, _ = run_device(lib, images, labels, server.address, timeout_ms=2000)
     assert report.answered_remote == 40
     assert report.frames_equal_reference == 40 and report.predictions_equal_python == 40
     assert report.logits_equal_python == 40
     assert report.bytes_mean < 400  # the context coder on real features: about 300 B mean with headers (docs/results)
     assert report.accuracy_final >= 0.8  # 40 images of a ~91 % model
+
+
+@pytest.mark.qemu
+def test_shipped_example_on_the_weak_device(tmp_path):
+    """The STM32F103 (Cortex-M3, no FPU, 20 KB RAM): the library fits without --allow-overflow, and the firmware,
+    linked into the chip's own flash and RAM, runs on qemu mps2-an385 against the real server, exact."""
+    from agilenn_codegen.pipeline.emulated_run import FIRMWARE_STACK_AND_HEAP, run_emulated
+
+    out = tmp_path / "m3"
+    assert main(["codegen", str(EXAMPLE), "--target", "stm32f103", "--out", str(out)]) == 0
+    lib = load_library(out)
+    assert lib.manifest["agilenn"]["streamed"]
+    images, labels = dataset_images(lib.exported, "test", 6)
+    with ServerThread(EXAMPLE) as server:
+        run = run_emulated(lib, images, labels, server.address, timeout_ms=3000)
+    assert (run.target, run.machine) == ("stm32f103", "mps2-an385")
+    report = run.report
+    assert report.answered_remote == report.frames_equal_reference == 6
+    assert report.predictions_equal_python == report.logits_equal_python == 6
+    assert {frames[0][28] for frames in run.results.frames} == {2}  # context-coded payloads
+    assert run.memory.static_ram + FIRMWARE_STACK_AND_HEAP <= run.ram_bytes == 20 * 1024
+    assert run.memory.flash <= run.flash_bytes
 
 
 PIXEL_HARNESS = r"""

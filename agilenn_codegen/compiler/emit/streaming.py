@@ -59,9 +59,11 @@ class Sink:
     finish: KernelCall | None = None  # global average pools: the requantization, params of the whole map
     sums: str = ""  # global average pools: the int32 sums
     channels: int = 0
-    destination: str = ""  # output sinks: the caller's buffer
-    row_elements: int = 0  # output sinks: elements from one row of the output to the next
-    callback: str = ""  # callback sinks: the function the rows go to
+    destination: str = ""  # output and callback sinks: the caller's buffer (callback sinks: when `_run` is called)
+    row_elements: int = 0  # output and callback sinks: elements from one row of the output to the next
+    output: str = ""  # callback sinks: the model output whose rows go to the callback
+    pixel_stride: int = 0  # callback sinks: bytes from one pixel of a row to the next
+    channel_step: int = 1  # callback sinks: bytes from one channel of a pixel to the next
 
 
 @dataclass(frozen=True)
@@ -104,8 +106,9 @@ def _quantize_row(ctx: EmitContext, step: StreamStep, tensor: StreamedTensor) ->
     )
 
 
-def _sink(ctx: EmitContext, sink: StreamSink, producer: Producer, callback: str, destination: str) -> Sink:
-    """`ctx` plans the pools' results in the stream's own arena; `destination` is the output sink's buffer."""
+def _sink(ctx: EmitContext, sink: StreamSink, producer: Producer, destination: str) -> Sink:
+    """`ctx` plans the pools' results in the stream's own arena; `destination` is the output's buffer (for a
+    callback sink, the pointer `_run` stores before it streams: its rows go there unless a callback takes them)."""
     tensor = producer.tensor
     node = sink.node
     left = tensor.pad[1] * tensor.channels
@@ -156,8 +159,6 @@ def _sink(ctx: EmitContext, sink: StreamSink, producer: Producer, callback: str,
             ctx.symbol(f"{ctx.prefix}_sums"),
             channels,
         )
-    if sink.kind == "callback":
-        return Sink("callback", node.name, producer, left, callback=callback)
     out = ctx.graph.tensor(node.outputs[0])
     _, c_out, h, w = out.shape
     view = getattr(node.attrs, "view", ir.SourceView())
@@ -191,10 +192,21 @@ def _sink(ctx: EmitContext, sink: StreamSink, producer: Producer, callback: str,
             parameters=("const int8_t *input", "float *output"),
             comment=f"one row of '{node.name}'",
         )
-    return Sink("output", node.name, producer, left + start, call, destination=destination, row_elements=w)
+    return Sink(
+        sink.kind,
+        node.name,
+        producer,
+        left + start,
+        call,
+        destination=destination,
+        row_elements=w,
+        output=node.outputs[0],
+        pixel_stride=tensor.channels,
+        channel_step=step,
+    )
 
 
-def emit_stream(ctx: EmitContext, plan: StreamPlan, pixel: PixelInput | None, callback: str) -> StreamEmission:
+def emit_stream(ctx: EmitContext, plan: StreamPlan, pixel: PixelInput | None) -> StreamEmission:
     """The stream's C: `ctx` is the network's context; the nodes after the stream get a derived one."""
     producers: dict[str, Producer] = {}
     calls: list[KernelCall] = []
@@ -243,8 +255,8 @@ def emit_stream(ctx: EmitContext, plan: StreamPlan, pixel: PixelInput | None, ca
     sinks = []
     for sink in plan.sinks:
         out = sink.node.outputs[0]
-        destination = ctx.ptr(out) if sink.kind == "output" else ""
-        emitted = _sink(ctx.derive(rest_graph, f"k{len(sinks)}"), sink, producers[sink.input], callback, destination)
+        destination = ctx.ptr(out) if sink.kind == "output" else f"{ctx.prefix}_stream_rows_out"
+        emitted = _sink(ctx.derive(rest_graph, f"k{len(sinks)}"), sink, producers[sink.input], destination)
         sinks.append(emitted)
         calls += [c for c in (emitted.call, emitted.finish) if c is not None]
     rest = []
