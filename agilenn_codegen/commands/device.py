@@ -92,9 +92,7 @@ def command(
             from agilenn_codegen.pipeline.emulated_run import run_emulated
 
             firmware.append(
-                run_emulated(
-                    lib, images, labels, to, timeout_ms=timeout_ms, identity=identity, first_seq=first_seq
-                )
+                run_emulated(lib, images, labels, to, timeout_ms=timeout_ms, identity=identity, first_seq=first_seq)
             )
             return firmware[-1].report
         return run_device(lib, images, labels, to, timeout_ms=timeout_ms, identity=identity, first_seq=first_seq)[0]

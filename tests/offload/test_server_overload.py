@@ -82,9 +82,7 @@ def _attack_frames(tiny: TinyModel, kind: str) -> Attack:
     elif kind == "invalid":  # a payload header for this model, then bytes that are no valid LZW body
         rng = np.random.default_rng(1)
         header = struct.pack("<BIBB", 1, tiny.num_symbols, len(tiny.centroids), 9)
-        frames = [
-            encode_frames(KIND_REQUEST, tiny.model_id, 10**6 + i, header + rng.bytes(12))[0] for i in range(6000)
-        ]
+        frames = [encode_frames(KIND_REQUEST, tiny.model_id, 10**6 + i, header + rng.bytes(12))[0] for i in range(6000)]
     else:  # first fragments of requests that never complete
         frames = [encode_frames(KIND_REQUEST, tiny.model_id, 10**6 + i, payloads[0], 8)[0] for i in range(6000)]
     return Attack(kind, 1500.0, lambda i: frames[i % len(frames)])
