@@ -180,6 +180,21 @@ agilenn_status_t agilenn_context_encode_end(agilenn_context_encoder_t *enc, size
 agilenn_status_t agilenn_context_encode(const agilenn_context_model_t *model, const uint8_t *symbols, uint8_t *line,
                                         size_t line_bytes, uint8_t *out, size_t capacity, size_t *out_len);
 
+/** The payload's 7-byte header: encoding, N (u32), K (256 written as 0), b / W / P. */
+void agilenn_payload_header(uint8_t *out, uint8_t encoding, uint32_t count, uint32_t alphabet, uint8_t width);
+
+typedef struct {
+    uint32_t channels;     /**< C_r, symbols per pixel */
+    uint32_t plane;        /**< H * W, symbols per channel */
+    uint32_t bits;         /**< b, 1..8 */
+    const uint16_t *order; /**< order[j]: the channel of pixel[j] (a pixel may come in coding order) */
+} agilenn_pack_pixel_params_t;
+
+/** Raw packing of a streamed map, one pixel at a time: ORs pixel[j] (< 2^b) into `body` (zeroed before the first
+ * pixel, AGILENN_PACKED_BYTES(C_r * H * W, b) bytes) at the bit position of symbol (order[j], index) in
+ * channel-major order, index = y * W + x. After every pixel, `body` equals agilenn_pack_indices of the map. */
+void agilenn_pack_pixel(const agilenn_pack_pixel_params_t *p, const uint8_t *pixel, uint32_t index, uint8_t *body);
+
 typedef struct {
     uint32_t count;    /**< N, the number of symbols */
     uint16_t alphabet; /**< K, 1..256 */

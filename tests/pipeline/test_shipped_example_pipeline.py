@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from agilenn_codegen.cli import main
+from agilenn_codegen.offload import HEADER_SIZE
 from agilenn_codegen.pipeline.device_model import dataset_images
 from agilenn_codegen.pipeline.device_run import load_library, probe_server, run_device
 from agilenn_codegen.server.thread import ServerThread
@@ -57,7 +58,7 @@ def test_shipped_example_on_the_weak_device(tmp_path):
     report = run.report
     assert report.answered_remote == report.frames_equal_reference == 6
     assert report.predictions_equal_python == report.logits_equal_python == 6
-    assert {frames[0][28] for frames in run.results.frames} == {2}  # context-coded payloads
+    assert {frames[0][HEADER_SIZE] for frames in run.results.frames} == {2}  # context-coded payloads
     assert run.memory.static_ram + FIRMWARE_STACK_AND_HEAP <= run.ram_bytes == 20 * 1024
     assert run.memory.flash <= run.flash_bytes
 
