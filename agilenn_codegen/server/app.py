@@ -54,6 +54,7 @@ MAX_UDP_PAYLOAD = 65507
 # onnxruntime (which runs without the interpreter lock) while the event loop is busy, it waits at most this
 # long for the lock (the default, 5 ms, is several batches of a small remote network).
 SWITCH_INTERVAL_S = 0.0005
+Outgoing = list[tuple[Request, list[bytes]]]  # requests and the frames that answer them
 RECV_BUFFER_BYTES = 1 << 20
 READS_PER_WAKEUP = 256  # datagrams read in one event-loop callback before other callbacks get a turn
 
@@ -264,12 +265,15 @@ class OffloadServer:
             request_tag=request.request_tag,
         )
 
+    def _busy_frames(self, request: Request, reason: int, wait_s: float) -> list[bytes]:
+        retry_ms = min(0xFFFF, max(1, round(wait_s * 1e3)))
+        return self._frames(KIND_BUSY, request, encode_busy(reason, retry_ms))
+
     def _send_busy(self, request: Request, reason: int, wait_s: float) -> None:
         if time.monotonic() >= request.deadline:
             self.stats.drop("expired")
             return
-        retry_ms = min(0xFFFF, max(1, round(wait_s * 1e3)))
-        if self._send(self._frames(KIND_BUSY, request, encode_busy(reason, retry_ms)), request.peer):
+        if self._send(self._busy_frames(request, reason, wait_s), request.peer):
             self.stats.count_busy("overloaded" if reason == BUSY_OVERLOADED else "late")
 
     # ---- inference thread -----------------------------------------------------------------
@@ -285,10 +289,13 @@ class OffloadServer:
     def _serve(self, batch: Batch) -> None:
         for _ in batch.expired:
             self.stats.drop("expired")
-        for request in batch.late:
-            self._send_busy(request, BUSY_LATE, self.scheduler.estimate_wait(request.source))
+        late = [
+            (request, self._busy_frames(request, BUSY_LATE, self.scheduler.estimate_wait(request.source)))
+            for request in batch.late
+        ]
         if not batch.run:
             self.scheduler.done(0, 0.0)
+            self._deliver(late, [])
             return
         start = time.monotonic()
         spec = self.model.spec
@@ -298,20 +305,45 @@ class OffloadServer:
         except Exception as exc:
             self._internal(exc, "inference", len(batch.run))
             self.scheduler.done(0, 0.0)
+            self._deliver(late, [])
             return
         self.stats.count_batch(len(batch.run))
+        replies = []
         for i, request in enumerate(batch.run):
             try:
-                frames = self._frames(KIND_REPLY, request, encode_reply(logits[i]))
+                replies.append((request, self._frames(KIND_REPLY, request, encode_reply(logits[i]))))
             except Exception as exc:
                 self._internal(exc, "reply")
-                continue
+        self.scheduler.done(len(batch.run), time.monotonic() - start)
+        self._deliver(late, replies)
+
+    def _deliver(self, busy: Outgoing, replies: Outgoing) -> None:
+        """Send a batch's replies and busy replies from the event loop, in one hand-over: the inference thread
+        then takes the interpreter lock once per batch instead of once per datagram sent (each send releases
+        it, and getting it back from a busy event loop can take a whole switch interval)."""
+        if not busy and not replies:
+            return
+        loop = self._loop
+        if loop is None or not self._running:
+            self._send_replies(busy, replies)
+            return
+        try:
+            loop.call_soon_threadsafe(self._send_replies, busy, replies)
+        except RuntimeError:  # the loop has closed: the server is stopping
+            self.stats.drop("closing", len(busy) + len(replies))
+
+    def _send_replies(self, busy: Outgoing, replies: Outgoing) -> None:
+        for request, frames in busy:
+            if time.monotonic() >= request.deadline:
+                self.stats.drop("expired")
+            elif self._send(frames, request.peer):
+                self.stats.count_busy("late")
+        for request, frames in replies:
             now = time.monotonic()
             if now >= request.deadline:
                 self.stats.drop("late_reply")  # computed too late: the device has given up
             elif self._send(frames, request.peer):
                 self.stats.count_reply(now - request.complete_at)
-        self.scheduler.done(len(batch.run), time.monotonic() - start)
         self._sync_queue()
 
     # ---- lifecycle ------------------------------------------------------------------------

@@ -59,7 +59,7 @@ def test_udp_example_answers_every_image_with_the_reference_prediction(tmp_path)
     images = _write_images(tmp_path / "images.bin", 24)
     with ServerThread(harness.AGILENN_EXAMPLE) as server:
         rows, summary = _run_example(server.address, tmp_path / "images.bin", 3000)
-        served = server.stats.snapshot()
+    served = server.stats.snapshot()  # after the server stopped: the counters of the last reply are in
     final, _ = _expected(images)
     assert [r[0] for r in rows] == list(range(24))
     assert [r[2] for r in rows] == ["remote"] * 24
@@ -88,7 +88,7 @@ def test_udp_example_answers_locally_at_once_when_the_server_is_busy(tmp_path):
     images = _write_images(tmp_path / "images.bin", 4)
     with ServerThread(harness.AGILENN_EXAMPLE, options=ServerOptions(max_wait_ms=0.001)) as server:
         rows, summary = _run_example(server.address, tmp_path / "images.bin", 3000)
-        served = server.stats.snapshot()
+    served = server.stats.snapshot()  # after the server stopped: the counters of the last reply are in
     _, local = _expected(images)
     assert [r[2] for r in rows] == ["busy"] * 4 and [r[1] for r in rows] == local
     assert summary == "answered remotely: 0 of 4" and served["busy"] == 4 and served["replies"] == 0

@@ -57,7 +57,7 @@ def test_authenticated_round_trip_is_exact(auth_library, exported_folder, device
     with ServerThread(exported_folder[0], keys=device_keys) as server:
         report, results = run_device(lib, images, labels, server.address, timeout_ms=2000, identity=identity)
         again, _ = run_device(lib, images, labels, server.address, timeout_ms=2000, identity=identity)
-        stats = server.stats.snapshot()
+    stats = server.stats.snapshot()  # after the server stopped: every counter is in
     assert lib.manifest["agilenn"]["auth"] is True and report.authenticated
     assert report.answered_remote == again.answered_remote == COUNT  # a later run's numbers are new to the window
     assert report.frames_equal_reference == COUNT  # device id, deadline and the tag, byte for byte
@@ -76,7 +76,7 @@ def test_authenticated_library_and_server_refuse_each_other_s_strangers(auth_lib
         for identity in (stranger, impostor):
             report, _ = run_device(lib, images[:3], labels[:3], server.address, timeout_ms=100, identity=identity)
             assert report.answered_remote == 0 and report.predictions_equal_python == 3
-        stats = server.stats.snapshot()
+    stats = server.stats.snapshot()  # after the server stopped: every counter is in
     assert stats["replies"] == 0 and stats["requests"] == 0
     assert stats["drops"] == {"unknown_device": 3, "bad_tag": 3}
 
@@ -88,7 +88,7 @@ def test_busy_server_makes_the_device_answer_locally_at_once(host_library, expor
     options = ServerOptions(max_wait_ms=0.001)
     with ServerThread(exported_folder[0], options=options) as server:
         report, results = run_device(lib, images, labels, server.address, timeout_ms=1000, first_seq=1)
-        stats = server.stats.snapshot()
+    stats = server.stats.snapshot()  # after the server stopped: every counter is in
     assert report.answered_remote == 0 and report.busy_replies == COUNT and results.busy.tolist() == [1] * COUNT
     assert report.predictions_equal_python == COUNT and report.rejected_replies == 0
     assert float(np.max(results.wait_ms)) < 500  # it did not wait for its 1000 ms timeout
