@@ -107,30 +107,26 @@ def encode_frames(
     count = fragment_count(len(payload), max_fragment)
     if count > 0xFFFF or len(payload) > 0xFFFFFFFF:
         raise ValueError(f"a payload of {len(payload)} bytes needs {count} fragments, more than 65535")
-    flags = FLAG_MAC if key is not None else 0
-    frames = []
-    for index in range(count):
-        chunk = payload[index * max_fragment : (index + 1) * max_fragment]
-        header = _HEADER.pack(
-            MAGIC,
-            VERSION,
+    if key is not None and len(key) != KEY_SIZE:
+        raise ValueError(f"a device key has {KEY_SIZE} bytes, got {len(key)}")
+    if request_tag is not None and len(request_tag) != MAC_SIZE:
+        raise ValueError(f"a request tag has {MAC_SIZE} bytes, got {len(request_tag)}")
+    return [
+        _frame(
             kind,
-            flags,
-            0,
-            index,
-            count,
             model_id,
-            device_id,
             seq,
-            deadline_ms,
-            len(chunk),
-            len(payload),
+            payload[index * max_fragment : (index + 1) * max_fragment],
+            index=index,
+            count=count,
+            total=len(payload),
+            device_id=device_id,
+            deadline_ms=deadline_ms,
+            key=key,
+            request_tag=request_tag,
         )
-        frame = header + _CRC.pack(zlib.crc32(chunk, zlib.crc32(header))) + chunk
-        if key is not None:
-            frame += compute_tag(key, frame, request_tag)
-        frames.append(frame)
-    return frames
+        for index in range(count)
+    ]
 
 
 def encode_single_frame(
@@ -148,22 +144,52 @@ def encode_single_frame(
     (the same bytes as ``encode_frames(...)[0]`` for a payload of one fragment): the hot paths' encoder, for
     the server's replies and busy replies and the load generator's requests. The caller keeps the fields in
     range and the payload within one fragment."""
+    return _frame(
+        kind,
+        model_id,
+        seq,
+        payload,
+        index=0,
+        count=1,
+        total=len(payload),
+        device_id=device_id,
+        deadline_ms=deadline_ms,
+        key=key,
+        request_tag=request_tag,
+    )
+
+
+def _frame(
+    kind: int,
+    model_id: int,
+    seq: int,
+    chunk: bytes,
+    *,
+    index: int,
+    count: int,
+    total: int,
+    device_id: int,
+    deadline_ms: int,
+    key: bytes | None,
+    request_tag: bytes | None,
+) -> bytes:
+    """One datagram: header, CRC-32, the fragment `chunk` and, with `key`, the tag (section 3 and 6)."""
     header = _HEADER.pack(
         MAGIC,
         VERSION,
         kind,
         FLAG_MAC if key is not None else 0,
         0,
-        0,
-        1,
+        index,
+        count,
         model_id,
         device_id,
         seq,
         deadline_ms,
-        len(payload),
-        len(payload),
+        len(chunk),
+        total,
     )
-    frame = header + _CRC.pack(zlib.crc32(payload, zlib.crc32(header))) + payload
+    frame = header + _CRC.pack(zlib.crc32(chunk, zlib.crc32(header))) + chunk
     if key is None:
         return frame
     return frame + tag_bytes(siphash24(key, frame + request_tag if request_tag is not None else frame))
