@@ -12,7 +12,7 @@ import pytest
 
 from agilenn_codegen.cli import main
 from agilenn_codegen.lossy_proxy import LossyProxy
-from agilenn_codegen.offload import HEADER_SIZE
+from agilenn_codegen.offload import DEFAULT_MAX_FRAGMENT, HEADER_SIZE
 from agilenn_codegen.pipeline.device_model import dataset_images
 from agilenn_codegen.pipeline.device_run import (
     DeviceIdentity,
@@ -237,6 +237,7 @@ int main(void)
     FILE *in = fopen("images.bin", "rb"), *out = fopen("frames.bin", "wb");
     uint32_t count, floats, i;
     if (in == NULL || out == NULL || fread(&count, 4, 1, in) != 1 || fread(&floats, 4, 1, in) != 1) return 3;
+    {setup}
     for (i = 0; i < count; i++) {{
         int32_t f, n;
         float logits[{NAME}_NUM_CLASSES];
@@ -264,12 +265,21 @@ int main(void)
 """
 
 
+FRAMES_KEY = bytes(range(0x40, 0x50))  # the key check_frames provisions into an --auth library, as device 7
+FRAMES_DEADLINE_MS = 250
+
+
 def check_frames(lib, target_name: str, images: np.ndarray, tmp_path) -> list[bytes]:
     """Build FRAMES_MAIN for the target, run it on `images`; every frame (from _fragment, and as _send sent it in
     place) must equal the reference's. Returns the reference payloads."""
     target = load_target(target_name)
     harness = tmp_path / "frames_main.c"
-    harness.write_text(FRAMES_MAIN.format(name=lib.name, NAME=lib.name.upper()))
+    setup = f"{lib.name}_set_timeout({FRAMES_DEADLINE_MS}u);"
+    if lib.auth:
+        key = ", ".join(str(b) for b in FRAMES_KEY)
+        setup += f" {{ static const uint8_t key[16] = {{{key}}};"
+        setup += f" if ({lib.name}_provision(7u, key) != AGILENN_OK) return 8; }}"
+    harness.write_text(FRAMES_MAIN.format(name=lib.name, NAME=lib.name.upper(), setup=setup))
     sources, includes = library_build_inputs(lib)
     sources.append(harness)
     elf = build_program(target, sources, includes, tmp_path / "build")
@@ -296,7 +306,14 @@ def check_frames(lib, target_name: str, images: np.ndarray, tmp_path) -> list[by
             (length,) = struct.unpack_from("<i", data, offset)
             frames.append(data[offset + 4 : offset + 4 + length])
             offset += 4 + length
-        assert frames == reference.frames(i + 1, step.payload), f"image {i}: the frames differ"
+        expected = reference.frames(
+            i + 1,
+            step.payload,
+            deadline_ms=FRAMES_DEADLINE_MS,
+            device_id=7 if lib.auth else 0,
+            key=FRAMES_KEY if lib.auth else None,
+        )
+        assert frames == expected, f"image {i}: the frames differ"
         (sent_len,) = struct.unpack_from("<I", data, offset)
         offset += 4
         assert data[offset : offset + sent_len] == b"".join(frames), f"image {i}: _send sent other bytes"
@@ -339,22 +356,28 @@ def hostile_tables(folder, tmp_path):
     return copy
 
 
-@pytest.mark.parametrize("case", ["raw coder", "fallback to raw"])
-def test_streamed_raw_packing_is_exact(case, exported_folder, tmp_path):
+@pytest.mark.parametrize("case", ["raw coder", "fallback to raw", "raw coder, authenticated"])
+def test_streamed_raw_packing_is_exact(case, exported_folder, device_keys, tmp_path):
     """Raw packing from the streamed rows (every symbol at its channel-major bit position), chosen (--coder raw) or
-    as the fallback when coding is not shorter; 4 fragments, sent in place."""
+    as the fallback when coding is not shorter; 4 fragments, each frame sealed in place (with --auth its tag goes
+    over the next fragment's first bytes, which _send keeps aside and puts back)."""
     folder, root = exported_folder
     source = hostile_tables(folder, tmp_path) if case == "fallback to raw" else folder
     out = tmp_path / "lib"
-    extra = ["--coder", "raw"] if case == "raw coder" else []
+    extra = ["--coder", "raw"] if case.startswith("raw coder") else []
+    extra += ["--auth"] if case.endswith("authenticated") else []
     assert main(["codegen", str(source), "--out", str(out), "--data-root", str(root), *extra]) == 0
     lib = load_library(out)
     assert lib.manifest["agilenn"]["streamed"] and lib.manifest["agilenn"]["buffers"]["symbols"] == 0
     images, labels = dataset_images(lib.exported, "test", 3, root)
     payloads = check_frames(lib, "host", images, tmp_path)
-    assert {p[0] for p in payloads} == {0} and all(len(p) > 2 * 1444 for p in payloads)
-    with ServerThread(source) as server:
-        report, _ = run_device(lib, images, labels, server.address, timeout_ms=2000, sanitize=True)
+    assert {p[0] for p in payloads} == {0} and all(len(p) > 3 * DEFAULT_MAX_FRAGMENT for p in payloads)
+    keys = device_keys if lib.auth else None
+    identity = DeviceIdentity(3, device_keys[3]) if lib.auth else None
+    with ServerThread(source, keys=keys) as server:
+        report, _ = run_device(
+            lib, images, labels, server.address, timeout_ms=2000, sanitize=True, identity=identity, first_seq=1
+        )
     assert report.answered_remote == report.frames_equal_reference == report.logits_equal_python == 3
 
 
