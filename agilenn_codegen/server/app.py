@@ -270,10 +270,13 @@ class OffloadServer:
         return self._frames(KIND_BUSY, request, encode_busy(reason, retry_ms))
 
     def _send_busy(self, request: Request, reason: int, wait_s: float) -> None:
+        self._deliver_busy(request, self._busy_frames(request, reason, wait_s), reason)
+
+    def _deliver_busy(self, request: Request, frames: list[bytes], reason: int) -> None:
+        """Send a busy reply unless the request's deadline has passed (then it is dropped: never answered)."""
         if time.monotonic() >= request.deadline:
             self.stats.drop("expired")
-            return
-        if self._send(self._busy_frames(request, reason, wait_s), request.peer):
+        elif self._send(frames, request.peer):
             self.stats.count_busy("overloaded" if reason == BUSY_OVERLOADED else "late")
 
     # ---- inference thread -----------------------------------------------------------------
@@ -334,10 +337,7 @@ class OffloadServer:
 
     def _send_replies(self, busy: Outgoing, replies: Outgoing) -> None:
         for request, frames in busy:
-            if time.monotonic() >= request.deadline:
-                self.stats.drop("expired")
-            elif self._send(frames, request.peer):
-                self.stats.count_busy("late")
+            self._deliver_busy(request, frames, BUSY_LATE)
         for request, frames in replies:
             now = time.monotonic()
             if now >= request.deadline:

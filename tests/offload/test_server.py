@@ -393,3 +393,20 @@ def test_cli_bad_folders_and_options_exit_2(capsys: pytest.CaptureFixture[str], 
         busy.bind(("127.0.0.1", 0))
         port = busy.getsockname()[1]
         _expect_error(capsys, ["serve", str(folder), "--port", str(port)], f"127.0.0.1:{port}")
+
+
+def test_serve_command_defaults_are_the_server_options_defaults():
+    """`agilenn serve`'s option defaults and ServerOptions' (the Python API's) are one set of values."""
+    import inspect
+
+    from agilenn_codegen.commands.serve import command
+
+    renamed = {"deadline_ms": "default_deadline_ms", "reassembly_timeout": "reassembly_timeout_s"}
+    defaults = ServerOptions()
+    checked = 0
+    for name, parameter in inspect.signature(command).parameters.items():
+        field = renamed.get(name, name)
+        if hasattr(defaults, field):
+            assert parameter.default.default == getattr(defaults, field), name
+            checked += 1
+    assert checked == 13
